@@ -1,0 +1,142 @@
+"""Training configuration: one dataclass, stored as plain JSON in each run folder."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+TASKS = ("dx", "binary")
+MONITORS = ("val_balanced_acc", "val_acc", "val_loss")
+
+
+class ConfigError(ValueError):
+    """A configuration value is invalid or a run folder does not match its configuration."""
+
+
+@dataclass
+class TrainConfig:
+    """Everything one training run depends on.
+
+    Transfer models (every model but ``custom_cnn``) train in two phases: ``head_epochs``
+    epochs of the new head on cached backbone features at ``lr``, then ``epochs`` epochs
+    of fine-tuning the last ``unfreeze_stages`` backbone stages plus the head at
+    ``finetune_lr``. ``custom_cnn`` trains all its layers for ``epochs`` epochs at ``lr``.
+
+    Attributes:
+        data: HAM10000 folder (``HAM10000_metadata.csv`` plus images).
+        out: Run folder for config.json, split.csv, history.csv, checkpoints, metrics.json.
+        model: Model name, see :func:`skinbench.models.available_models`.
+        task: ``"dx"`` (7 classes, cross-entropy) or ``"binary"`` (malignant vs benign, BCE).
+        image_size: Side of the square training images in pixels.
+        epochs: Epochs of the main phase (fine-tuning for transfer models).
+        head_epochs: Epochs of phase 1 (frozen backbone) for transfer models.
+        batch_size: Mini-batch size.
+        lr: Adam learning rate (phase 1 for transfer models).
+        finetune_lr: Adam learning rate of phase 2, lower so pretrained layers move slowly.
+        weight_decay: Adam weight decay.
+        unfreeze_stages: Backbone stages unfrozen in phase 2, counted from the output.
+        class_weights: Weight the loss by inverse class frequency in the training split.
+        pretrained: Start transfer models from ImageNet weights (error when unavailable).
+        cache_features: Train phase 1 on backbone features computed once (no augmentation
+            in that phase) instead of running the frozen backbone every epoch.
+        seed: Seed of the split, the initial weights, shuffling, augmentation and dropout.
+        fractions: Train/val/test fractions of the lesion-level split.
+        monitor: Validation metric that picks best.pt and drives early stopping.
+        patience: Epochs without improvement of ``monitor`` before a phase stops; 0 disables.
+        num_workers: DataLoader worker processes.
+        device: ``"auto"`` (CUDA when available), ``"cpu"`` or ``"cuda"``.
+        amp: Mixed precision (CUDA only).
+        channels_last: channels_last memory format (CUDA only).
+        cache_dir: Folder for decoded, resized images reused across runs; None keeps them in memory.
+        progress: Show tqdm progress bars.
+        resume: Continue the run in ``out`` from its last.pt.
+        mean: Per-channel normalisation mean; resolved by training (None until then).
+        std: Per-channel normalisation std; resolved by training.
+    """
+
+    data: str
+    out: str
+    model: str = "custom_cnn"
+    task: str = "dx"
+    image_size: int = 224
+    epochs: int = 20
+    head_epochs: int = 5
+    batch_size: int = 32
+    lr: float = 1e-3
+    finetune_lr: float = 1e-4
+    weight_decay: float = 0.0
+    unfreeze_stages: int = 1
+    class_weights: bool = False
+    pretrained: bool = True
+    cache_features: bool = True
+    seed: int = 0
+    fractions: tuple[float, float, float] = (0.7, 0.1, 0.2)
+    monitor: str = "val_balanced_acc"
+    patience: int = 5
+    num_workers: int = 0
+    device: str = "auto"
+    amp: bool = True
+    channels_last: bool = True
+    cache_dir: str | None = None
+    progress: bool = True
+    resume: bool = False
+    mean: list[float] | None = field(default=None)
+    std: list[float] | None = field(default=None)
+
+    def validate(self) -> None:
+        """Check value ranges.
+
+        Raises:
+            ConfigError: The first invalid value, in one line.
+        """
+        if self.task not in TASKS:
+            raise ConfigError(f"task must be one of {', '.join(TASKS)}, got {self.task!r}")
+        if self.monitor not in MONITORS:
+            raise ConfigError(f"monitor must be one of {', '.join(MONITORS)}, got {self.monitor!r}")
+        for name in ("image_size", "batch_size"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be positive, got {getattr(self, name)}")
+        for name in ("epochs", "head_epochs", "patience", "num_workers", "unfreeze_stages"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if self.lr <= 0 or self.finetune_lr <= 0:
+            raise ConfigError("learning rates must be positive")
+        if len(self.fractions) != 3 or abs(sum(self.fractions) - 1) > 1e-6 or min(self.fractions) <= 0:
+            raise ConfigError(f"fractions must be three positive numbers summing to 1, got {self.fractions}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the configuration as a JSON-serialisable dict of primitives."""
+        d = dataclasses.asdict(self)
+        d["fractions"] = list(self.fractions)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
+        """Build a configuration from :meth:`to_dict` output; unknown keys are an error.
+
+        Raises:
+            ConfigError: ``d`` has keys that are not configuration fields.
+        """
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - names)
+        if unknown:
+            raise ConfigError(f"unknown configuration keys: {', '.join(unknown)}")
+        d = dict(d)
+        if "fractions" in d:
+            d["fractions"] = tuple(d["fractions"])
+        return cls(**d)
+
+    def save(self, path: str | Path) -> None:
+        """Write the configuration to ``path`` as indented JSON (atomically)."""
+        path = Path(path)
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+        tmp.replace(path)
+
+    @classmethod
+    def load(cls, path: str | Path) -> TrainConfig:
+        """Read a configuration written by :meth:`save`."""
+        return cls.from_dict(json.loads(Path(path).read_text()))
