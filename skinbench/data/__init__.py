@@ -1,0 +1,64 @@
+"""HAM10000 data pipeline: metadata, lesion-level split, decode-once cache, datasets.
+
+Typical use::
+
+    meta = load_metadata(root)                       # validated, with image paths
+    meta = load_or_create_split(meta, run / "split.csv")
+    train = meta[meta["split"] == "train"]
+    images = cached_images(train["path"].tolist(), 224)
+    mean, std = channel_stats(images)
+    ds = LesionDataset(images, task_labels(train, "dx"), make_transform(True, mean, std))
+"""
+
+from skinbench.data.cache import cached_images, default_cache_dir
+from skinbench.data.dataset import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    LesionDataset,
+    channel_stats,
+    make_transform,
+)
+from skinbench.data.ham10000 import (
+    BINARY_CLASSES,
+    CLASSES,
+    MALIGNANT,
+    TASKS,
+    DataError,
+    find_image_dirs,
+    load_metadata,
+    task_classes,
+    task_labels,
+)
+from skinbench.data.split import (
+    SPLITS,
+    load_or_create_split,
+    read_split,
+    split_by_lesion,
+    write_split,
+)
+from skinbench.data.synthetic import write_synthetic
+
+__all__ = [
+    "BINARY_CLASSES",
+    "CLASSES",
+    "IMAGENET_MEAN",
+    "IMAGENET_STD",
+    "MALIGNANT",
+    "SPLITS",
+    "TASKS",
+    "DataError",
+    "LesionDataset",
+    "cached_images",
+    "channel_stats",
+    "default_cache_dir",
+    "find_image_dirs",
+    "load_metadata",
+    "load_or_create_split",
+    "make_transform",
+    "read_split",
+    "split_by_lesion",
+    "task_classes",
+    "task_labels",
+    "write_split",
+    "write_synthetic",
+]

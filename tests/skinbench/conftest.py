@@ -1,0 +1,36 @@
+"""Shared skinbench fixtures: the real HAM10000 copy and a small synthetic one."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+SYNTHETIC_N = 280
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _isolated_image_cache(tmp_path_factory: pytest.TempPathFactory):
+    """Point the default image cache at a temp folder, never the user's ~/.cache."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("SKINBENCH_CACHE", str(tmp_path_factory.mktemp("skinbench_cache")))
+        yield
+
+
+@pytest.fixture(scope="session")
+def ham10000_root() -> Path:
+    """The real HAM10000 folder: $SKINBENCH_DATA, default ../shared/data/ham10000."""
+    root = Path(os.environ.get("SKINBENCH_DATA") or REPO_ROOT.parent / "shared" / "data" / "ham10000")
+    if not (root / "HAM10000_metadata.csv").is_file():
+        pytest.skip(f"real HAM10000 data not found at {root} (set SKINBENCH_DATA to its folder)")
+    return root
+
+
+@pytest.fixture(scope="session")
+def synthetic_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A synthetic HAM10000-layout dataset of SYNTHETIC_N 200x150 images, written once."""
+    from skinbench.data.synthetic import write_synthetic
+
+    return write_synthetic(tmp_path_factory.mktemp("synthetic") / "ham10000", n=SYNTHETIC_N, seed=0)
