@@ -34,6 +34,7 @@ from skinbench.data.split import (
     load_or_create_split,
     read_split,
     split_by_lesion,
+    split_summary,
     write_split,
 )
 from skinbench.data.synthetic import write_synthetic
@@ -57,6 +58,7 @@ __all__ = [
     "make_transform",
     "read_split",
     "split_by_lesion",
+    "split_summary",
     "task_classes",
     "task_labels",
     "write_split",

@@ -83,8 +83,36 @@ def split_by_lesion(
         # a lesion goes where the midpoint of its images falls on the [0, 1] line
         middle = (np.cumsum(sizes) - sizes / 2) / sizes.sum()
         which = np.searchsorted(bounds, middle, side="right")
-        lesion_split.update(zip(group.index, np.asarray(SPLITS)[which]))
-    return meta.assign(split=meta["lesion_id"].map(lesion_split).astype(str))
+        lesion_split.update(zip(group.index, (SPLITS[k] for k in which)))
+    return meta.assign(split=meta["lesion_id"].map(lesion_split))
+
+
+def split_summary(split: pd.DataFrame) -> pd.DataFrame:
+    """Images, lesions and each class's share (%) per split, plus the whole set.
+
+    Args:
+        split: A frame with ``lesion_id``, ``dx`` and ``split``.
+
+    Returns:
+        One row per split (in :data:`SPLITS` order) and an ``all`` row; columns
+        ``images``, ``lesions`` and one percentage column per class present.
+
+    Example:
+        >>> meta = pd.DataFrame({"image_id": list("abcd"), "lesion_id": list("abcd"),
+        ...                      "dx": ["nv", "nv", "mel", "nv"], "split": ["train"] * 3 + ["test"]})
+        >>> split_summary(meta).loc["train", ["images", "mel", "nv"]].tolist()
+        [3.0, 33.3, 66.7]
+    """
+    frames = {name: split[split["split"] == name] for name in SPLITS}
+    frames["all"] = split
+    rows = {}
+    for name, part in frames.items():
+        if part.empty:
+            continue
+        shares = (part["dx"].value_counts(normalize=True) * 100).round(1)
+        rows[name] = {"images": len(part), "lesions": part["lesion_id"].nunique(), **shares.to_dict()}
+    classes = [c for c in (*CLASSES, *sorted(set(split["dx"]) - set(CLASSES))) if c in set(split["dx"])]
+    return pd.DataFrame.from_dict(rows, orient="index").reindex(columns=["images", "lesions", *classes]).fillna(0.0)
 
 
 def _write_csv_atomic(frame: pd.DataFrame, path: Path) -> None:

@@ -103,7 +103,7 @@ def write_synthetic(
         ['HAM10000_images_part_1', 'HAM10000_images_part_2', 'HAM10000_metadata.csv']
     """
     if n < len(CLASSES):
-        raise DataError(f"--n must be at least {len(CLASSES)} (one image per class), got {n}")
+        raise DataError(f"n must be at least {len(CLASSES)} (one image per class), got {n}")
     width, height = (int(v) for v in image_size)
     if width < 8 or height < 8:
         raise DataError(f"image size must be at least 8x8, got {width}x{height}")
