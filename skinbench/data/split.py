@@ -64,12 +64,12 @@ def split_by_lesion(
     """
     f = _check_fractions(fractions)
     bounds = np.cumsum(f)[:2]
+    per_dx = meta.groupby(["lesion_id", "dx"]).size().rename("n").reset_index()
     lesions = (
-        meta.groupby("lesion_id")["dx"]
-        .agg(lambda s: s.value_counts().sort_index().idxmax())
-        .to_frame("dx")
+        per_dx.sort_values(["lesion_id", "n", "dx"], ascending=[True, False, True])
+        .drop_duplicates("lesion_id")
+        .set_index("lesion_id")[["dx"]]
         .assign(size=meta.groupby("lesion_id").size())
-        .sort_index()
     )
     rng = np.random.default_rng(seed)
     lesion_split: dict[str, str] = {}
