@@ -1,0 +1,220 @@
+"""One registry of pure cost formulas, filled by a decorator.
+
+A formula maps an :class:`OpCall` (shapes of inputs and output, plus the module or the
+call's non-tensor arguments) to a :class:`~flopcount.records.Count`. Targets are module
+classes (``nn.Conv2d``), Python callables (``F.conv2d``, ``torch.matmul``,
+``operator.add``), tensor-method names (``"Tensor.add"``) or aten overload packets
+(``torch.ops.aten.mm``, used by the dispatch-level capture path).
+Registering a target twice is an error unless ``override=True``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+
+from flopcount.records import Count, Shape
+
+FAMILIES = (
+    "conv",
+    "linear",
+    "matmul",
+    "attention",
+    "rnn",
+    "norm",
+    "pool",
+    "activation",
+    "elementwise",
+    "interpolate",
+    "reduction",
+    "zero",
+    "other",
+)
+
+
+@dataclass(frozen=True)
+class OpCall:
+    """What a formula sees of one executed op.
+
+    Attributes:
+        target: The module class, callable, method name or aten op.
+        args: Positional arguments with tensors replaced by :class:`TensorInfo`.
+        kwargs: Keyword arguments, same replacement.
+        output: The output (``TensorInfo`` or a tuple/list of them).
+        module: The module instance for module calls, else None.
+    """
+
+    target: Any
+    args: tuple[Any, ...]
+    kwargs: dict[str, Any]
+    output: Any
+    module: nn.Module | None = None
+
+    def arg(self, index: int, name: str, default: Any = None) -> Any:
+        """Argument by position or keyword, with a default."""
+        if index < len(self.args):
+            return self.args[index]
+        return self.kwargs.get(name, default)
+
+    @property
+    def out(self) -> TensorInfo:
+        """The first output tensor."""
+        return first_tensor(self.output)
+
+    @property
+    def tensors(self) -> list[TensorInfo]:
+        """All tensor arguments, in order (flattening lists/tuples)."""
+        found: list[TensorInfo] = []
+        _collect(self.args, found)
+        _collect(tuple(self.kwargs.values()), found)
+        return found
+
+
+@dataclass(frozen=True)
+class TensorInfo:
+    """Shape and dtype of a tensor, as formulas see it."""
+
+    shape: Shape
+    dtype: torch.dtype = torch.float32
+
+    @property
+    def numel(self) -> int:
+        """Number of elements."""
+        return math.prod(self.shape)
+
+
+def first_tensor(value: Any) -> TensorInfo:
+    """First :class:`TensorInfo` in a value (a tensor, or a nested tuple/list)."""
+    found: list[TensorInfo] = []
+    _collect((value,), found)
+    if not found:
+        raise ValueError("op produced no tensor")
+    return found[0]
+
+
+def _collect(values: Iterable[Any], found: list[TensorInfo]) -> None:
+    for value in values:
+        if isinstance(value, TensorInfo):
+            found.append(value)
+        elif isinstance(value, (tuple, list)):
+            _collect(value, found)
+
+
+FormulaFn = Callable[[OpCall], Count]
+
+
+@dataclass(frozen=True)
+class Formula:
+    """A registered formula: the function, its family and where it came from."""
+
+    target: Any
+    family: str
+    fn: FormulaFn = field(compare=False)
+
+    def __call__(self, call: OpCall) -> Count:
+        return self.fn(call)
+
+
+_REGISTRY: dict[Any, Formula] = {}
+
+
+class DuplicateFormulaError(ValueError):
+    """A target was registered twice without ``override=True``."""
+
+
+def target_name(target: Any) -> str:
+    """Readable name of a formula target (``"Conv2d"``, ``"torch.matmul"``, ``"aten.mm"``)."""
+    if isinstance(target, str):
+        return target
+    if isinstance(target, torch._ops.OpOverloadPacket):
+        return f"aten.{target.__name__}" if "aten" in str(target) else str(target)
+    if isinstance(target, torch._ops.OpOverload):
+        return f"aten.{target.__name__}"
+    module = getattr(target, "__module__", None) or ""
+    qualname = getattr(target, "__qualname__", None) or getattr(target, "__name__", repr(target))
+    if isinstance(target, type):
+        return qualname
+    if module in ("_operator", "operator"):
+        return f"operator.{qualname}"
+    if module.startswith("torch"):
+        return f"{module.replace('torch._C._nn', 'torch.nn.functional')}.{qualname}"
+    return f"{module}.{qualname}" if module else qualname
+
+
+def register_formula(
+    *targets: Any, family: str, override: bool = False
+) -> Callable[[FormulaFn], FormulaFn]:
+    """Register ``fn`` as the cost formula of one or more targets.
+
+    Args:
+        *targets: Module classes, callables, ``"Tensor.<method>"`` names or aten ops.
+        family: One of :data:`FAMILIES`; conventions select records by family.
+        override: Replace an existing registration instead of raising.
+
+    Returns:
+        A decorator that registers the function and returns it unchanged.
+
+    Raises:
+        DuplicateFormulaError: A target is already registered and ``override`` is False.
+        ValueError: Unknown family or no target.
+
+    Example:
+        >>> import torch
+        >>> from flopcount import Count, register_formula, unregister_formula
+        >>> class Scale(torch.nn.Module):
+        ...     def forward(self, x):
+        ...         return x * 2
+        >>> @register_formula(Scale, family="elementwise")
+        ... def scale_count(call):
+        ...     return Count(flops=call.out.numel)
+        >>> unregister_formula(Scale)
+    """
+    if family not in FAMILIES:
+        raise ValueError(f"unknown formula family {family!r}; expected one of {FAMILIES}")
+    if not targets:
+        raise ValueError("register_formula needs at least one target")
+
+    def decorator(fn: FormulaFn) -> FormulaFn:
+        for target in targets:
+            if target in _REGISTRY and not override:
+                raise DuplicateFormulaError(
+                    f"a formula for {target_name(target)} is already registered "
+                    f"(pass override=True to replace it)"
+                )
+        for target in targets:
+            _REGISTRY[target] = Formula(target, family, fn)
+        return fn
+
+    return decorator
+
+
+def unregister_formula(target: Any) -> None:
+    """Remove the formula of ``target`` (KeyError if there is none)."""
+    del _REGISTRY[target]
+
+
+def lookup(target: Any) -> Formula | None:
+    """Formula for a target; module classes also match through their base classes."""
+    formula = _REGISTRY.get(target)
+    if formula is not None or not isinstance(target, type):
+        return formula
+    for base in target.__mro__[1:]:
+        formula = _REGISTRY.get(base)
+        if formula is not None:
+            return formula
+    return None
+
+
+def registered_targets() -> list[Any]:
+    """All registered targets, in registration order."""
+    return list(_REGISTRY)
+
+
+def zero(call: OpCall) -> Count:
+    """Formula of ops that do no arithmetic (views, copies, lookups)."""
+    return Count()

@@ -1,0 +1,236 @@
+"""The fx path: walk a traced graph once, derive each node's shapes, count each op.
+
+Like ``torch.fx.passes.shape_prop.ShapeProp``, one pass over the nodes keeps a value per
+node, but values are meta tensors produced by shape rules (no dispatcher call for the
+common layers) or by meta execution, and each op node becomes one
+:class:`~flopcount.records.LayerRecord`. Ops with no formula are run under the dispatch
+recorder, so the aten ops inside a wrapped function or an unknown leaf are still
+counted, each as its own record; only aten ops without a formula stay uncounted.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import fx, nn
+
+from flopcount.dispatch import OpRecorder, aten_records
+from flopcount.formulas.registry import OpCall, lookup, target_name
+from flopcount.records import LayerRecord
+from flopcount.shapes import (
+    FUNCTION_SHAPE_RULES,
+    META,
+    MODULE_SHAPE_RULES,
+    _NoRule,
+    module_meta_forward,
+    tensor_bytes,
+    tensor_shapes,
+    to_info,
+    to_meta,
+)
+
+
+class ShapeMismatchError(ValueError):
+    """The example input does not fit a layer; the message names the layer."""
+
+
+_LIMITATION_MARKERS = ("meta", "data-dependent", "data dependent", "_local_scalar_dense", "item()", "nonzero")
+
+
+def is_capture_limitation(exc: BaseException) -> bool:
+    """True when an exception says meta execution cannot run this op (not a user error)."""
+    if isinstance(exc, NotImplementedError):
+        return True
+    text = str(exc).lower()
+    return any(marker in text for marker in _LIMITATION_MARKERS)
+
+
+class GraphWalker:
+    """Walks one traced graph of ``model`` and produces its records."""
+
+    def __init__(self, model: nn.Module, graph: fx.Graph) -> None:
+        self.model = model
+        self.graph = graph
+        self.modules = dict(model.named_modules())
+        self.seen_params: set[int] = set()
+        self.param_of: dict[fx.Node, nn.Parameter] = {}
+
+    def run(self, inputs: dict[str, Any]) -> list[LayerRecord]:
+        """Propagate meta values of ``inputs`` through the graph; return the records."""
+        env: dict[fx.Node, Any] = {}
+        records: list[LayerRecord] = []
+        for node in self.graph.nodes:
+            if node.op == "placeholder":
+                env[node] = self._placeholder(node, inputs)
+            elif node.op == "get_attr":
+                env[node] = self._get_attr(node)
+            elif node.op == "output":
+                continue
+            else:
+                args = fx.node.map_arg(node.args, env.__getitem__)
+                kwargs = fx.node.map_arg(node.kwargs, env.__getitem__)
+                env[node] = self._run_node(node, args, kwargs, records)
+        return records
+
+    # ------------------------------------------------------------------ node kinds
+    def _placeholder(self, node: fx.Node, inputs: dict[str, Any]) -> Any:
+        name = node.target.lstrip("*")
+        if name in inputs:
+            return to_meta(inputs[name])
+        if node.args:
+            return node.args[0]  # forward's default value
+        raise TypeError(f"missing example input {name!r}")
+
+    def _get_attr(self, node: fx.Node) -> Any:
+        value: Any = self.model
+        for part in node.target.split("."):
+            value = getattr(value, part)
+        if isinstance(value, nn.Parameter):
+            self.param_of[node] = value
+        return to_meta(value)
+
+    def _run_node(self, node: fx.Node, args: tuple, kwargs: dict, records: list[LayerRecord]) -> Any:
+        module = self.modules[node.target] if node.op == "call_module" else None
+        target = self._target(node, module)
+        path = node.target if module is not None else _module_path(node)
+        if module is None and (target is getattr or _python_only(args, kwargs)):
+            return _run_python(node, args, kwargs)
+        formula = lookup(target)
+        if formula is None and node.op == "call_method":
+            formula = lookup(getattr(torch, node.target, None))
+        try:
+            if formula is None:
+                recorder = OpRecorder(path)
+                with recorder:
+                    output = self._execute(node, module, args, kwargs)
+            else:
+                output = self._shape(node, module, args, kwargs)
+        except Exception as exc:
+            if is_capture_limitation(exc):
+                raise
+            raise ShapeMismatchError(_mismatch_message(node, module, path, args, exc)) from None
+        params = self._new_params(node, module)
+        type_name = type(module).__name__ if module is not None else _op_name(node)
+        if formula is None:
+            sub = aten_records(recorder.calls, prefix=f"{type_name}>")
+            if sub:
+                sub[0] = _with_params(sub[0], params)
+                records.extend(sub)
+                return output
+        if formula is not None:
+            count = formula(OpCall(target, to_info(args), to_info(kwargs), to_info(output), module))
+            family, macs, flops, counted = formula.family, count.macs, count.flops, True
+        else:
+            family, macs, flops, counted = "zero", 0, 0, True
+        records.append(
+            LayerRecord(
+                name=path,
+                type=type_name,
+                family=family,
+                input_shapes=tuple(tensor_shapes((args, kwargs))),
+                output_shape=(tensor_shapes(output) or [()])[0],
+                params=params,
+                macs=macs,
+                flops=flops,
+                activation_bytes=tensor_bytes(output),
+                node=node.name,
+                counted=counted,
+            )
+        )
+        return output
+
+    # ------------------------------------------------------------------ helpers
+    def _target(self, node: fx.Node, module: nn.Module | None) -> Any:
+        if module is not None:
+            return type(module)
+        if node.op == "call_method":
+            return f"Tensor.{node.target}"
+        return node.target
+
+    def _shape(self, node: fx.Node, module: nn.Module | None, args: tuple, kwargs: dict) -> Any:
+        if module is not None:
+            rule = MODULE_SHAPE_RULES.get(type(module))
+            if rule is not None:
+                try:
+                    return rule(module, *args, **kwargs)
+                except _NoRule:
+                    pass
+        else:
+            key = f"Tensor.{node.target}" if node.op == "call_method" else node.target
+            rule = FUNCTION_SHAPE_RULES.get(key)
+            if rule is not None:
+                try:
+                    return rule(*args, **kwargs)
+                except (_NoRule, TypeError):
+                    pass
+        return self._execute(node, module, args, kwargs)
+
+    def _execute(self, node: fx.Node, module: nn.Module | None, args: tuple, kwargs: dict) -> Any:
+        if module is not None:
+            return module_meta_forward(module, *args, **kwargs)
+        with torch.device(META):
+            if node.op == "call_method":
+                return getattr(args[0], node.target)(*args[1:], **kwargs)
+            return node.target(*args, **kwargs)
+
+    def _new_params(self, node: fx.Node, module: nn.Module | None) -> int:
+        tensors = list(module.parameters()) if module is not None else []
+        tensors += [self.param_of[n] for n in node.all_input_nodes if n in self.param_of]
+        total = 0
+        for tensor in tensors:
+            if id(tensor) not in self.seen_params:
+                self.seen_params.add(id(tensor))
+                total += tensor.numel()
+        return total
+
+
+def _python_only(args: tuple, kwargs: dict) -> bool:
+    return not _has_tensor(args) and not _has_tensor(kwargs)
+
+
+def _has_tensor(value: Any) -> bool:
+    if isinstance(value, torch.Tensor):
+        return True
+    if isinstance(value, (tuple, list)):
+        return any(_has_tensor(v) for v in value)
+    if isinstance(value, dict):
+        return any(_has_tensor(v) for v in value.values())
+    return False
+
+
+def _run_python(node: fx.Node, args: tuple, kwargs: dict) -> Any:
+    """Ops on Python values and tensor attributes (``x.shape``, ``x.size(0) + 1``)."""
+    if node.op == "call_method":
+        return getattr(args[0], node.target)(*args[1:], **kwargs)
+    with torch.device(META):
+        return node.target(*args, **kwargs)
+
+
+def _module_path(node: fx.Node) -> str:
+    stack = node.meta.get("nn_module_stack")
+    if not stack:
+        return ""
+    innermost = next(reversed(stack.values()))
+    return innermost[0] if isinstance(innermost, tuple) else next(reversed(stack))
+
+
+def _op_name(node: fx.Node) -> str:
+    if node.op == "call_method":
+        return str(node.target)
+    name = getattr(node.target, "__name__", None) or target_name(node.target)
+    return name
+
+
+def _with_params(record: LayerRecord, params: int) -> LayerRecord:
+    import dataclasses
+
+    return dataclasses.replace(record, params=record.params + params)
+
+
+def _mismatch_message(node: fx.Node, module: nn.Module | None, path: str, args: tuple, exc: Exception) -> str:
+    what = type(module).__name__ if module is not None else _op_name(node)
+    where = f"layer {path!r} ({what})" if path else f"op {what!r}"
+    shapes = ", ".join(str(s) for s in tensor_shapes(args)) or "no tensors"
+    detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return f"input shapes stop fitting at {where}: {detail} [inputs: {shapes}]"

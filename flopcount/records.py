@@ -1,0 +1,104 @@
+"""Small frozen records: what a profile is made of.
+
+A :class:`LayerRecord` is one executed op (a leaf module call, a function call or a
+tensor method) with its shapes and cost. Everything else (totals, aggregation, tables)
+is derived from these records and never stored twice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+Shape = tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class Count:
+    """The cost of one op: multiply-accumulates and floating-point operations.
+
+    ``flops`` counts every arithmetic operation: 2 per MAC plus the documented extra
+    work (bias adds, normalisation, activations, elementwise ops).
+
+    Example:
+        >>> Count(macs=10, flops=20) + Count(flops=4)
+        Count(macs=10, flops=24)
+    """
+
+    macs: int = 0
+    flops: int = 0
+
+    def __add__(self, other: Count) -> Count:
+        return Count(self.macs + other.macs, self.flops + other.flops)
+
+    def scaled(self, factor: int) -> Count:
+        """Return this count multiplied by an integer factor (e.g. a batch size)."""
+        return Count(self.macs * factor, self.flops * factor)
+
+
+ZERO = Count()
+
+
+@dataclass(frozen=True)
+class LayerRecord:
+    """One executed op of a model, in execution order.
+
+    Attributes:
+        name: Qualified module path of the leaf module (``"layer1.0.conv1"``), or of the
+            module whose ``forward`` called the function (``"layer1.0"`` for a residual
+            add). ``""`` is the root model.
+        type: Module class name (``"Conv2d"``) or op name (``"add"``, ``"matmul"``).
+        family: Formula family (``"conv"``, ``"linear"``, ``"matmul"``, ``"attention"``,
+            ``"norm"``, ``"pool"``, ``"activation"``, ``"elementwise"``, ``"zero"``,
+            ``"rnn"``, ``"other"``) or ``"uncounted"`` when no formula covers it.
+        input_shapes: Shapes of the tensor inputs (non-tensor args are left out).
+        output_shape: Shape of the output tensor; for several outputs, the first one.
+        params: Parameters first used by this op (a tensor shared between layers is
+            counted once, at its first use).
+        macs: Multiply-accumulates.
+        flops: Floating-point operations (2 per MAC plus documented extras).
+        activation_bytes: Bytes of the op's output tensors.
+        node: Name of the fx node (or dispatch op) this record comes from.
+        counted: False when no formula covered the op (its macs/flops are then 0 and it
+            is listed in ``Profile.uncounted``).
+    """
+
+    name: str
+    type: str
+    family: str
+    input_shapes: tuple[Shape, ...]
+    output_shape: Shape
+    params: int
+    macs: int
+    flops: int
+    activation_bytes: int
+    node: str = ""
+    counted: bool = True
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-JSON dictionary of this record (tuples become lists)."""
+        data = asdict(self)
+        data["input_shapes"] = [list(s) for s in self.input_shapes]
+        data["output_shape"] = list(self.output_shape)
+        return data
+
+
+@dataclass(frozen=True)
+class Uncounted:
+    """An op that no formula covers, and how many times it ran."""
+
+    op: str
+    occurrences: int
+
+
+@dataclass(frozen=True)
+class Aggregate:
+    """Records summed under one key (a module path prefix or an op type)."""
+
+    name: str
+    type: str
+    calls: int
+    params: int
+    macs: int
+    flops: int
+    activation_bytes: int

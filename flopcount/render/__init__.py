@@ -1,0 +1,1 @@
+"""Renderers: text, DataFrame, markdown/LaTeX/CSV and JSON, all from the same records."""

@@ -1,0 +1,297 @@
+"""Per-node shapes without real arithmetic.
+
+Values flowing through the graph are tensors on the ``meta`` device (shape and dtype,
+no storage) or plain Python values. Hot, shape-simple ops get a pure-Python shape rule
+(:data:`SHAPE_RULES`) so they cost no dispatcher call; every other op runs on meta
+tensors. Nothing here touches real data.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import operator
+from collections.abc import Callable
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from flopcount.formulas.registry import TensorInfo
+
+META = torch.device("meta")
+
+
+def meta_empty(shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
+    """A contiguous meta tensor of the given shape and dtype."""
+    return torch.empty(shape, dtype=dtype, device=META)
+
+
+def to_meta(value: Any) -> Any:
+    """Replace every tensor in a (nested) value by a meta tensor of the same shape."""
+    if isinstance(value, torch.Tensor):
+        if value.device.type == "meta":
+            return value
+        return torch.empty_strided(value.shape, value.stride(), dtype=value.dtype, device=META)
+    if isinstance(value, (tuple, list)):
+        converted = [to_meta(v) for v in value]
+        return type(value)(converted) if not hasattr(value, "_fields") else type(value)(*converted)
+    if isinstance(value, dict):
+        return {k: to_meta(v) for k, v in value.items()}
+    return value
+
+
+def to_info(value: Any) -> Any:
+    """Replace every tensor in a (nested) value by its :class:`TensorInfo`."""
+    if isinstance(value, torch.Tensor):
+        return TensorInfo(tuple(value.shape), value.dtype)
+    if isinstance(value, (tuple, list)):
+        return tuple(to_info(v) for v in value)
+    if isinstance(value, dict):
+        return {k: to_info(v) for k, v in value.items()}
+    return value
+
+
+def tensor_shapes(value: Any) -> list[tuple[int, ...]]:
+    """Shapes of all tensors in a (nested) value, in order."""
+    if isinstance(value, torch.Tensor):
+        return [tuple(value.shape)]
+    if isinstance(value, (tuple, list)):
+        return [shape for v in value for shape in tensor_shapes(v)]
+    if isinstance(value, dict):
+        return [shape for v in value.values() for shape in tensor_shapes(v)]
+    return []
+
+
+def tensor_bytes(value: Any) -> int:
+    """Bytes of all tensors in a (nested) value."""
+    if isinstance(value, torch.Tensor):
+        return value.numel() * value.element_size()
+    if isinstance(value, (tuple, list)):
+        return sum(tensor_bytes(v) for v in value)
+    if isinstance(value, dict):
+        return sum(tensor_bytes(v) for v in value.values())
+    return 0
+
+
+def meta_clone(module: nn.Module) -> nn.Module:
+    """Copy of ``module`` whose parameters and buffers live on ``meta`` and have no hooks.
+
+    The user's module is not touched: tensors and hook dictionaries are swapped in the
+    deepcopy memo, so no data is copied and no user hook runs on the clone.
+    """
+    memo: dict[int, Any] = {}
+    for sub in module.modules():
+        for attr in (
+            "_forward_hooks", "_forward_pre_hooks", "_backward_hooks", "_backward_pre_hooks",
+            "_forward_hooks_with_kwargs", "_forward_pre_hooks_with_kwargs",
+            "_forward_hooks_always_called", "_state_dict_hooks", "_load_state_dict_pre_hooks",
+        ):
+            hooks = sub.__dict__.get(attr)
+            if hooks is not None:
+                memo[id(hooks)] = type(hooks)()
+    for param in module.parameters():
+        memo[id(param)] = nn.Parameter(to_meta(param.detach()), requires_grad=param.requires_grad)
+    for buffer in module.buffers():
+        memo[id(buffer)] = to_meta(buffer)
+    return copy.deepcopy(module, memo)
+
+
+# --------------------------------------------------------------------------- rules
+ShapeRule = Callable[..., Any]
+
+
+def _same(x: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
+    return x
+
+
+def _pair(value: Any, dims: int) -> tuple[int, ...]:
+    return tuple(value) if isinstance(value, (tuple, list)) else (value,) * dims
+
+
+def _conv_module(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    if isinstance(module.padding, str):  # "same" / "valid": let the real op decide
+        return module_meta_forward(module, x)
+    dims = len(module.kernel_size)
+    spatial = x.shape[-dims:]
+    if module.transposed:
+        out = [
+            (size - 1) * s - 2 * p + d * (k - 1) + op + 1
+            for size, s, p, d, k, op in zip(
+                spatial, module.stride, module.padding, module.dilation, module.kernel_size,
+                module.output_padding,
+            )
+        ]
+    else:
+        out = [
+            (size + 2 * p - d * (k - 1) - 1) // s + 1
+            for size, s, p, d, k in zip(
+                spatial, module.stride, module.padding, module.dilation, module.kernel_size
+            )
+        ]
+    if x.shape[-dims - 1] != module.in_channels:
+        raise RuntimeError(
+            f"expected input with {module.in_channels} channels, got {x.shape[-dims - 1]} "
+            f"(input shape {tuple(x.shape)})"
+        )
+    if min(out) <= 0:
+        raise RuntimeError(f"input {tuple(x.shape)} is too small for kernel {module.kernel_size}")
+    return meta_empty((*x.shape[: -dims - 1], module.out_channels, *out), x.dtype)
+
+
+def _linear_module(module: nn.Linear, x: torch.Tensor) -> torch.Tensor:
+    if x.shape[-1] != module.in_features:
+        raise RuntimeError(
+            f"expected last dim {module.in_features}, got input shape {tuple(x.shape)}"
+        )
+    return meta_empty((*x.shape[:-1], module.out_features), x.dtype)
+
+
+def _pool_out(size: int, k: int, s: int, p: int, d: int, ceil_mode: bool) -> int:
+    span = size + 2 * p - d * (k - 1) - 1
+    out = (-(-span // s) if ceil_mode else span // s) + 1
+    if ceil_mode and (out - 1) * s >= size + p:
+        out -= 1
+    return out
+
+
+def _pool_module(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    dims = 3 if "3d" in type(module).__name__ else 2 if "2d" in type(module).__name__ else 1
+    k = _pair(module.kernel_size, dims)
+    s = _pair(module.stride if module.stride is not None else module.kernel_size, dims)
+    p = _pair(module.padding, dims)
+    d = _pair(getattr(module, "dilation", 1), dims)
+    out = [
+        _pool_out(size, *args, module.ceil_mode)
+        for size, *args in zip(x.shape[-dims:], k, s, p, d)
+    ]
+    if getattr(module, "return_indices", False) or min(out) <= 0:
+        return module_meta_forward(module, x)
+    return meta_empty((*x.shape[:-dims], *out), x.dtype)
+
+
+def _adaptive_module(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    if getattr(module, "return_indices", False):
+        return module_meta_forward(module, x)
+    dims = 3 if "3d" in type(module).__name__ else 2 if "2d" in type(module).__name__ else 1
+    target = _pair(module.output_size, dims)
+    out = [size if t is None else t for size, t in zip(x.shape[-dims:], target)]
+    return meta_empty((*x.shape[:-dims], *out), x.dtype)
+
+
+def _flatten_shape(shape: tuple[int, ...], start: int = 0, end: int = -1) -> tuple[int, ...]:
+    if not shape:
+        return (1,)
+    start %= len(shape)
+    end %= len(shape)
+    return (*shape[:start], math.prod(shape[start : end + 1]), *shape[end + 1 :])
+
+
+def _flatten(x: torch.Tensor, start_dim: int = 0, end_dim: int = -1) -> torch.Tensor:
+    return meta_empty(_flatten_shape(tuple(x.shape), start_dim, end_dim), x.dtype)
+
+
+def _flatten_module(module: nn.Flatten, x: torch.Tensor) -> torch.Tensor:
+    return _flatten(x, module.start_dim, module.end_dim)
+
+
+def _binary(a: Any, b: Any, *args: Any, **kwargs: Any) -> Any:
+    a_tensor, b_tensor = isinstance(a, torch.Tensor), isinstance(b, torch.Tensor)
+    if not (a_tensor or b_tensor):
+        raise _NoRule
+    if a_tensor and b_tensor:
+        shape = torch.broadcast_shapes(a.shape, b.shape)
+        dtype = torch.promote_types(a.dtype, b.dtype) if a.dim() and b.dim() else None
+        if dtype is None:
+            raise _NoRule  # 0-d tensors follow scalar promotion rules: let torch decide
+        return meta_empty(tuple(shape), dtype)
+    tensor, other = (a, b) if a_tensor else (b, a)
+    if isinstance(other, float) and not tensor.dtype.is_floating_point:
+        raise _NoRule
+    return tensor if tensor.dim() else meta_empty((), tensor.dtype)
+
+
+def _view(x: torch.Tensor, *shape: Any) -> torch.Tensor:
+    if len(shape) == 1 and isinstance(shape[0], (tuple, list, torch.Size)):
+        shape = tuple(shape[0])
+    if not all(isinstance(s, int) for s in shape):
+        raise _NoRule
+    numel = x.numel()
+    if -1 in shape:
+        known = math.prod(s for s in shape if s != -1)
+        shape = tuple(numel // known if s == -1 and known else s for s in shape)
+    if math.prod(shape) != numel:
+        raise RuntimeError(f"shape {list(shape)} is invalid for input of size {numel}")
+    return meta_empty(tuple(shape), x.dtype)
+
+
+def _size(x: torch.Tensor, dim: int | None = None) -> Any:
+    return x.shape if dim is None else x.shape[dim]
+
+
+class _NoRule(Exception):
+    """Raised by a shape rule to hand the op over to meta execution."""
+
+
+_SAME_SHAPE_MODULES = (
+    nn.ReLU, nn.ReLU6, nn.GELU, nn.SiLU, nn.Hardswish, nn.Hardsigmoid, nn.Sigmoid, nn.Tanh,
+    nn.LeakyReLU, nn.ELU, nn.Mish, nn.Softmax, nn.LogSoftmax, nn.Hardtanh, nn.Identity,
+    nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.AlphaDropout,
+    nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.LayerNorm, nn.GroupNorm,
+    nn.InstanceNorm1d, nn.InstanceNorm2d, nn.InstanceNorm3d, nn.LocalResponseNorm,
+)
+
+#: module class -> rule(module, *args, **kwargs)
+MODULE_SHAPE_RULES: dict[type, ShapeRule] = {cls: lambda m, x, *a, **k: x for cls in _SAME_SHAPE_MODULES}
+MODULE_SHAPE_RULES.update(
+    {
+        nn.Conv1d: _conv_module, nn.Conv2d: _conv_module, nn.Conv3d: _conv_module,
+        nn.Linear: _linear_module,
+        nn.MaxPool1d: _pool_module, nn.MaxPool2d: _pool_module, nn.MaxPool3d: _pool_module,
+        nn.AvgPool1d: _pool_module, nn.AvgPool2d: _pool_module, nn.AvgPool3d: _pool_module,
+        nn.AdaptiveAvgPool1d: _adaptive_module, nn.AdaptiveAvgPool2d: _adaptive_module,
+        nn.AdaptiveAvgPool3d: _adaptive_module, nn.AdaptiveMaxPool2d: _adaptive_module,
+        nn.Flatten: _flatten_module,
+    }
+)
+
+_SAME_SHAPE_FUNCTIONS = (
+    F.relu, torch.relu, F.relu6, F.gelu, F.silu, F.hardswish, F.hardsigmoid, torch.sigmoid,
+    torch.tanh, F.dropout, F.leaky_relu, F.elu, F.mish, torch.exp, torch.sqrt, torch.rsqrt,
+)
+
+#: callable or "Tensor.<method>" -> rule(*args, **kwargs)
+FUNCTION_SHAPE_RULES: dict[Any, ShapeRule] = {fn: _same for fn in _SAME_SHAPE_FUNCTIONS}
+FUNCTION_SHAPE_RULES.update({f"Tensor.{name}": _same for name in ("relu", "sigmoid", "tanh", "contiguous", "exp", "sqrt", "rsqrt", "relu_")})
+FUNCTION_SHAPE_RULES.update(
+    {
+        torch.flatten: _flatten, "Tensor.flatten": _flatten,
+        operator.add: _binary, operator.sub: _binary, operator.mul: _binary,
+        operator.truediv: _binary, operator.iadd: _binary, operator.imul: _binary,
+        torch.add: _binary, torch.mul: _binary, torch.sub: _binary,
+        "Tensor.add": _binary, "Tensor.add_": _binary, "Tensor.mul": _binary,
+        "Tensor.mul_": _binary, "Tensor.sub": _binary, "Tensor.div": _binary,
+        "Tensor.view": _view, "Tensor.reshape": _view, torch.reshape: _view,
+        "Tensor.size": _size,
+    }
+)
+
+
+def module_meta_forward(module: nn.Module, *args: Any, **kwargs: Any) -> Any:
+    """Run a module's ``forward`` on meta tensors (hooks never run)."""
+    clone = module if _is_meta(module) else meta_clone(module)
+    with torch.device(META):
+        return clone.forward(*args, **kwargs)
+
+
+def _is_meta(module: nn.Module) -> bool:
+    tensors = [*module.parameters(), *module.buffers()]
+    return all(t.device.type == "meta" for t in tensors)
+
+
+def python_value_op(target: Any, args: tuple, kwargs: dict) -> bool:
+    """True when an op only touches Python values (shape arithmetic), not tensors."""
+    return target in (operator.getitem, getattr) or not any(
+        isinstance(a, torch.Tensor) for a in (*args, *kwargs.values())
+    )
