@@ -22,8 +22,8 @@ from skinbench.data.ham10000 import CLASSES, METADATA_FILE, DataError
 _REAL_COUNTS = {"akiec": 327, "bcc": 514, "bkl": 1099, "df": 115, "mel": 1113, "nv": 6705, "vasc": 142}
 _COLOURS = {  # mean RGB of the blob
     "akiec": (200, 70, 70),
-    "bcc": (235, 160, 185),
-    "bkl": (170, 130, 70),
+    "bcc": (245, 120, 205),
+    "bkl": (160, 120, 35),
     "df": (150, 95, 100),
     "mel": (35, 30, 60),
     "nv": (125, 80, 45),
