@@ -47,10 +47,13 @@ class TrainConfig:
         monitor: Validation metric that picks best.pt and drives early stopping.
         patience: Epochs without improvement of ``monitor`` before a phase stops; 0 disables.
         num_workers: DataLoader worker processes.
+        threads: torch CPU threads (0 keeps torch's default); 1 is often fastest on a
+            machine whose cores other processes share.
         device: ``"auto"`` (CUDA when available), ``"cpu"`` or ``"cuda"``.
         amp: Mixed precision (CUDA only).
         channels_last: channels_last memory format (CUDA only).
-        cache_dir: Folder for decoded, resized images reused across runs; None keeps them in memory.
+        cache_dir: Folder for decoded, resized images reused across runs; None uses
+            :func:`skinbench.data.default_cache_dir` (``$SKINBENCH_CACHE`` or ~/.cache/skinbench).
         progress: Show tqdm progress bars.
         resume: Continue the run in ``out`` from its last.pt.
         mean: Per-channel normalisation mean; resolved by training (None until then).
@@ -77,6 +80,7 @@ class TrainConfig:
     monitor: str = "val_balanced_acc"
     patience: int = 5
     num_workers: int = 0
+    threads: int = 0
     device: str = "auto"
     amp: bool = True
     channels_last: bool = True
@@ -99,7 +103,7 @@ class TrainConfig:
         for name in ("image_size", "batch_size"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be positive, got {getattr(self, name)}")
-        for name in ("epochs", "head_epochs", "patience", "num_workers", "unfreeze_stages"):
+        for name in ("epochs", "head_epochs", "patience", "num_workers", "threads", "unfreeze_stages"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
         if self.lr <= 0 or self.finetune_lr <= 0:

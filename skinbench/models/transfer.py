@@ -9,6 +9,10 @@ backbone and fine-tunes them together with the head at a lower learning rate
 
 from __future__ import annotations
 
+import contextlib
+import io
+import sys
+
 import torch
 import torchvision
 from torch import nn
@@ -32,13 +36,19 @@ def fetch_imagenet_weights(name: str) -> dict[str, torch.Tensor]:
         PretrainedUnavailable: The weights are neither cached nor downloadable.
     """
     weights = torchvision.models.get_model_weights(name).DEFAULT
+    # torch.hub announces every download on stdout; hold that line back so that a failed
+    # download is reported in exactly one line (the error below names the URL anyway).
+    announced = io.StringIO()
     try:
-        return weights.get_state_dict(progress=False, check_hash=True)
+        with contextlib.redirect_stdout(announced):
+            state = weights.get_state_dict(progress=False, check_hash=True)
     except Exception as exc:  # URLError, HTTPError, OSError, hash mismatch, truncated file...
         reason = " ".join(str(exc).split()) or type(exc).__name__
         raise PretrainedUnavailable(
             f"ImageNet weights for {name} ({weights.url}) could not be obtained: {reason}"
         ) from exc
+    sys.stdout.write(announced.getvalue())
+    return state
 
 
 def _split_classifier(net: nn.Module) -> int:

@@ -1,0 +1,269 @@
+"""Test-split evaluation (paper eqs. 6-9 and more), written to ``metrics.json``.
+
+Every number comes from :mod:`sklearn.metrics`. ``metrics.json`` schema (version 1)::
+
+    {
+      "schema_version": 1,
+      "run": str,                 # run folder name
+      "model": str, "task": "dx" | "binary", "image_size": int,
+      "checkpoint": "best.pt", "epoch": int,   # global epoch (1-based) of the weights evaluated
+      "split": "test", "n": int,
+      "classes": [str, ...],      # class order of every per-class list and matrix axis
+      "accuracy": float,          # eq. 6
+      "balanced_accuracy": float, # mean per-class recall (ISIC 2018 Task 3 metric)
+      "precision": {"macro": float, "weighted": float},   # eq. 7
+      "recall":    {"macro": float, "weighted": float},   # eq. 8
+      "f1":        {"macro": float, "weighted": float},   # eq. 9
+      "per_class": {class: {"precision", "recall", "f1", "support", "auc"}},
+      "confusion_matrix": [[int]],  # rows = true class, columns = predicted class
+      "roc": {class: {"fpr": [float], "tpr": [float], "auc": float | null}},  # one-vs-rest
+      "auc_macro": float | null,  # mean of the defined per-class AUCs
+      "baseline": {"class": str, "accuracy": float, "balanced_accuracy": float},
+                                  # always predicting the most frequent training class
+      "params": int,              # parameters of the evaluated model
+      "timings": {"train_seconds": float,            # sum of history.csv's seconds
+                  "features_train_seconds": float,   # phase 1 feature caching (transfer models)
+                  "features_val_seconds": float}
+    }
+
+``predictions.csv`` next to it has one row per test image: ``image_id``, ``label``,
+``pred`` and ``prob_<class>`` for every class.
+
+A class absent from the test split has ``auc`` null and an empty ROC curve. For the
+binary task the classes are ``benign`` and ``malignant``; both one-vs-rest curves are
+stored (they mirror each other).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from sklearn import metrics as skm
+from torch import nn
+from torch.utils.data import DataLoader
+
+from skinbench.checkpoint import load_checkpoint
+from skinbench.config import ConfigError, TrainConfig
+from skinbench.data import LesionDataset, make_transform, task_classes
+from skinbench.engine import predict
+from skinbench.models import build_model
+from skinbench.rundata import SplitData, load_splits
+
+SCHEMA_VERSION = 1
+
+
+def _num(x: float) -> float | None:
+    """A JSON-safe float (NaN becomes null)."""
+    x = float(x)
+    return None if math.isnan(x) else x
+
+
+def compute_metrics(
+    y_true: np.ndarray,
+    probs: np.ndarray,
+    classes: Sequence[str],
+    *,
+    baseline_label: int | None = None,
+) -> dict[str, Any]:
+    """Classification metrics of predicted class probabilities.
+
+    Args:
+        y_true: Integer labels (N,).
+        probs: Class probabilities (N, K) with K = ``len(classes)``; the prediction is
+            the argmax.
+        classes: Class names, in label order.
+        baseline_label: Label of a constant predictor to compare with (the most frequent
+            training class); None leaves ``baseline`` out.
+
+    Returns:
+        The metric part of the ``metrics.json`` schema (see the module docstring).
+
+    Example:
+        >>> m = compute_metrics(np.array([0, 1, 1]), np.array([[.9, .1], [.2, .8], [.6, .4]]), ["a", "b"])
+        >>> round(m["accuracy"], 3), m["balanced_accuracy"], m["confusion_matrix"]
+        (0.667, 0.75, [[1, 0], [1, 1]])
+    """
+    y_true = np.asarray(y_true, dtype=np.int64)
+    probs = np.asarray(probs, dtype=np.float64)
+    labels = list(range(len(classes)))
+    if probs.shape != (len(y_true), len(classes)):
+        raise ValueError(f"probs has shape {probs.shape}, expected ({len(y_true)}, {len(classes)})")
+    y_pred = probs.argmax(axis=1)
+    prec, rec, f1, support = skm.precision_recall_fscore_support(
+        y_true, y_pred, labels=labels, zero_division=0
+    )
+    out: dict[str, Any] = {
+        "n": len(y_true),
+        "classes": list(classes),
+        "accuracy": float(skm.accuracy_score(y_true, y_pred)),
+        "balanced_accuracy": _balanced_accuracy(y_true, y_pred),
+    }
+    for key, idx in (("precision", 0), ("recall", 1), ("f1", 2)):
+        out[key] = {
+            avg: float(skm.precision_recall_fscore_support(
+                y_true, y_pred, labels=labels, average=avg, zero_division=0)[idx])
+            for avg in ("macro", "weighted")
+        }
+    roc: dict[str, Any] = {}
+    per_class: dict[str, Any] = {}
+    for k, name in enumerate(classes):
+        positive = y_true == k
+        if positive.any() and not positive.all():
+            fpr, tpr, _ = skm.roc_curve(positive, probs[:, k])
+            auc = float(skm.roc_auc_score(positive, probs[:, k]))
+            roc[name] = {"fpr": fpr.tolist(), "tpr": tpr.tolist(), "auc": auc}
+        else:
+            auc = None
+            roc[name] = {"fpr": [], "tpr": [], "auc": None}
+        per_class[name] = {
+            "precision": float(prec[k]),
+            "recall": float(rec[k]),
+            "f1": float(f1[k]),
+            "support": int(support[k]),
+            "auc": auc,
+        }
+    aucs = [c["auc"] for c in per_class.values() if c["auc"] is not None]
+    out["per_class"] = per_class
+    out["confusion_matrix"] = skm.confusion_matrix(y_true, y_pred, labels=labels).tolist()
+    out["roc"] = roc
+    out["auc_macro"] = float(np.mean(aucs)) if aucs else None
+    if baseline_label is not None:
+        constant = np.full_like(y_true, baseline_label)
+        out["baseline"] = {
+            "class": classes[baseline_label],
+            "accuracy": float(skm.accuracy_score(y_true, constant)),
+            "balanced_accuracy": _balanced_accuracy(y_true, constant),
+        }
+    return out
+
+
+def _balanced_accuracy(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    """Mean recall over the classes present in ``y_true`` (sklearn's definition)."""
+    return _num(skm.balanced_accuracy_score(y_true, y_pred)) or 0.0
+
+
+def write_metrics(metrics: dict[str, Any], path: str | Path) -> Path:
+    """Write ``metrics`` as indented JSON to ``path`` atomically; return the path."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(metrics, indent=2) + "\n")
+    tmp.replace(path)
+    return path
+
+
+def evaluate_model(
+    model: nn.Module,
+    config: TrainConfig,
+    splits: dict[str, SplitData],
+    device: torch.device,
+    *,
+    epoch: int,
+    checkpoint: str = "best.pt",
+) -> tuple[dict[str, Any], np.ndarray]:
+    """Evaluate ``model`` on the test split of ``splits``.
+
+    Args:
+        model: Trained model, already on ``device``.
+        config: The run configuration (normalisation, task, batch size).
+        splits: The run's data (:func:`skinbench.rundata.load_splits`).
+        device: Where to compute.
+        epoch: Global epoch of the weights, recorded in the metrics.
+        checkpoint: Checkpoint file name, recorded in the metrics.
+
+    Returns:
+        ``(metrics, probs)``: the ``metrics.json`` content (without ``timings``) and the
+        test class probabilities (N, K).
+    """
+    assert config.mean is not None and config.std is not None
+    test = splits["test"]
+    ds = LesionDataset(test.images, test.labels, make_transform(False, config.mean, config.std))
+    loader = DataLoader(ds, batch_size=config.batch_size, shuffle=False, num_workers=config.num_workers)
+    use_cuda = device.type == "cuda"
+    y, probs, _ = predict(model, loader, device, amp=config.amp and use_cuda,
+                          channels_last=config.channels_last and use_cuda, desc="test", progress=config.progress)
+    classes = task_classes(config.task)
+    majority = int(np.bincount(splits["train"].labels, minlength=len(classes)).argmax())
+    metrics: dict[str, Any] = {
+        "schema_version": SCHEMA_VERSION,
+        "run": Path(config.out).name,
+        "model": config.model,
+        "task": config.task,
+        "image_size": config.image_size,
+        "checkpoint": checkpoint,
+        "epoch": int(epoch),
+        "split": "test",
+        **compute_metrics(y, probs, classes, baseline_label=majority),
+        "params": sum(p.numel() for p in model.parameters()),
+    }
+    return metrics, probs
+
+
+def write_run_metrics(metrics: dict[str, Any], probs: np.ndarray, run_dir: str | Path, test: SplitData) -> None:
+    """Write ``metrics.json`` and ``predictions.csv`` into ``run_dir``."""
+    run_dir = Path(run_dir)
+    write_metrics(metrics, run_dir / "metrics.json")
+    frame = pd.DataFrame({"image_id": test.image_ids, "label": test.labels, "pred": probs.argmax(1)})
+    for k, name in enumerate(metrics["classes"]):
+        frame[f"prob_{name}"] = probs[:, k]
+    tmp = run_dir / "predictions.csv.tmp"
+    frame.to_csv(tmp, index=False)
+    tmp.replace(run_dir / "predictions.csv")
+
+
+def evaluate_run(
+    run_dir: str | Path,
+    *,
+    data: str | Path | None = None,
+    checkpoint: str = "best.pt",
+    device: str = "auto",
+    progress: bool = False,
+) -> dict[str, Any]:
+    """Re-evaluate a finished (or interrupted) run on its test split; rewrite metrics.json.
+
+    Args:
+        run_dir: The run folder (config.json, split.csv and the checkpoint).
+        data: Dataset folder, when it moved since training; default the one in config.json.
+        checkpoint: ``"best.pt"`` or ``"last.pt"``.
+        device: ``"auto"``, ``"cpu"`` or ``"cuda"``.
+        progress: Show a progress bar.
+
+    Returns:
+        The metrics written to ``run_dir/metrics.json``.
+
+    Raises:
+        ConfigError: ``run_dir`` is not a run folder.
+    """
+    run_dir = Path(run_dir)
+    for name in ("config.json", "split.csv", checkpoint):
+        if not (run_dir / name).is_file():
+            raise ConfigError(f"{run_dir} is not a skinbench run folder: no {name}")
+    config = TrainConfig.load(run_dir / "config.json")
+    config.out, config.progress = str(run_dir), progress
+    if data is not None:
+        config.data = str(data)
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    dev = torch.device(device)
+    ckpt = load_checkpoint(run_dir / checkpoint, map_location=dev)
+    classes = task_classes(config.task)
+    model = build_model(config.model, 1 if config.task == "binary" else len(classes), pretrained=False,
+                        image_size=config.image_size)
+    model.load_state_dict(ckpt["model"])
+    model.to(dev)
+    splits = load_splits(config, run_dir / "split.csv")
+    epoch = ckpt["epoch"] if "epoch" in ckpt else ckpt["state"]["epoch"]
+    metrics, probs = evaluate_model(model, config, splits, dev, epoch=epoch, checkpoint=checkpoint)
+    old = run_dir / "metrics.json"
+    if old.is_file():
+        timings = json.loads(old.read_text()).get("timings")
+        if timings is not None:
+            metrics["timings"] = timings
+    write_run_metrics(metrics, probs, run_dir, splits["test"])
+    return metrics
