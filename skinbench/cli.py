@@ -28,6 +28,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_split_command(sub)
     _add_synth_command(sub)
+    _add_train_command(sub)
+    _add_evaluate_command(sub)
     del sub  # sub-commands are added by the skinbench issues
     return parser
 
@@ -97,10 +99,127 @@ def _run_synth(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_train_command(sub: argparse._SubParsersAction) -> None:
+    from skinbench.config import MONITORS, TASKS, TrainConfig
+
+    d = TrainConfig(data="", out="")
+    p = sub.add_parser(
+        "train",
+        help="train a model (custom_cnn, resnet50_tl or any torchvision classifier) and evaluate it",
+        description="Train on the lesion-level split of a HAM10000 folder into the run folder --out "
+        "(config.json, split.csv, history.csv, last.pt, best.pt, metrics.json), then evaluate on the "
+        "test split. Transfer models train the new head on cached features of the frozen backbone, "
+        "then fine-tune the last backbone stage(s) at --finetune-lr.",
+        argument_default=argparse.SUPPRESS,
+    )
+    p.add_argument("--data", required=True, help="dataset folder holding HAM10000_metadata.csv")
+    p.add_argument("--model", required=True, help="custom_cnn, resnet50_tl or a torchvision model name")
+    p.add_argument("--out", required=True, help="run folder")
+    p.add_argument("--task", choices=TASKS, help=f"dx (7 classes) or binary (malignant) (default: {d.task})")
+    p.add_argument("--image-size", type=int, dest="image_size", help=f"pixels (default: {d.image_size})")
+    p.add_argument("--epochs", type=int, help=f"epochs of the main/fine-tuning phase (default: {d.epochs})")
+    p.add_argument("--head-epochs", type=int, dest="head_epochs",
+                   help=f"frozen-backbone epochs of transfer models (default: {d.head_epochs})")
+    p.add_argument("--batch-size", type=int, dest="batch_size", help=f"default: {d.batch_size}")
+    p.add_argument("--lr", type=float, help=f"Adam learning rate (default: {d.lr})")
+    p.add_argument("--finetune-lr", type=float, dest="finetune_lr",
+                   help=f"learning rate of fine-tuning (default: {d.finetune_lr})")
+    p.add_argument("--weight-decay", type=float, dest="weight_decay", help=f"default: {d.weight_decay}")
+    p.add_argument("--unfreeze-stages", type=int, dest="unfreeze_stages",
+                   help=f"backbone stages fine-tuned, from the output (default: {d.unfreeze_stages})")
+    p.add_argument("--class-weights", action="store_true", dest="class_weights",
+                   help="weight the loss by inverse class frequency")
+    p.add_argument("--no-pretrained", action="store_false", dest="pretrained",
+                   help="start transfer models from random weights instead of ImageNet")
+    p.add_argument("--no-cache-features", action="store_false", dest="cache_features",
+                   help="run the frozen backbone every head epoch (with augmentation)")
+    p.add_argument("--seed", type=int, help=f"default: {d.seed}")
+    p.add_argument("--monitor", choices=MONITORS, help=f"picks best.pt (default: {d.monitor})")
+    p.add_argument("--patience", type=int, help=f"early stopping, 0 = off (default: {d.patience})")
+    p.add_argument("--num-workers", type=int, dest="num_workers", help=f"default: {d.num_workers}")
+    p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
+    p.add_argument("--device", help="auto, cpu or cuda (default: auto)")
+    p.add_argument("--no-amp", action="store_false", dest="amp", help="no mixed precision on CUDA")
+    p.add_argument("--cache-dir", dest="cache_dir", help="decoded-image cache (default: ~/.cache/skinbench)")
+    p.add_argument("--no-progress", action="store_false", dest="progress", help="no progress bars")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from last.pt")
+    p.set_defaults(func=_run_train)
+
+
+def _train_config(args: argparse.Namespace):
+    """The TrainConfig of ``skinbench train``: defaults (or the saved run on --resume) plus given flags."""
+    import dataclasses
+    from pathlib import Path
+
+    from skinbench.config import TrainConfig
+
+    given = {k: v for k, v in vars(args).items() if k not in ("command", "func")}
+    saved = Path(given["out"]) / "config.json"
+    if given.get("resume") and saved.is_file():
+        return dataclasses.replace(TrainConfig.load(saved), **given)
+    return TrainConfig(**given)
+
+
+def _run_train(args: argparse.Namespace) -> int:
+    """Handler of ``skinbench train``."""
+    from skinbench.config import ConfigError
+    from skinbench.data import DataError
+    from skinbench.models import PretrainedUnavailable, UnknownModelError
+    from skinbench.train import main as train_main
+
+    try:
+        metrics = train_main(_train_config(args))
+    except PretrainedUnavailable as exc:
+        raise CliError(f"{exc}; pass --no-pretrained to train from random initialisation") from None
+    except (ConfigError, DataError, UnknownModelError, OSError) as exc:
+        raise CliError(str(exc)) from None
+    _print_metrics(metrics, args.out)
+    return 0
+
+
+def _print_metrics(metrics: dict, run: str) -> None:
+    auc = metrics["auc_macro"]
+    print(f"{run}: test accuracy {metrics['accuracy']:.4f}, balanced accuracy {metrics['balanced_accuracy']:.4f}, "
+          f"macro F1 {metrics['f1']['macro']:.4f}, macro AUC {'n/a' if auc is None else f'{auc:.4f}'} "
+          f"(n={metrics['n']}, epoch {metrics['epoch']}; always-{metrics['baseline']['class']} accuracy "
+          f"{metrics['baseline']['accuracy']:.4f})")
+
+
+def _add_evaluate_command(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "evaluate",
+        help="evaluate a run's checkpoint on its test split and rewrite metrics.json",
+        description="Evaluate RUN/best.pt (or --checkpoint) on the run's test split and write "
+        "metrics.json and predictions.csv into RUN.",
+    )
+    p.add_argument("run", help="run folder written by skinbench train")
+    p.add_argument("--data", help="dataset folder, if it moved since training (default: from config.json)")
+    p.add_argument("--checkpoint", choices=("best.pt", "last.pt"), default="best.pt")
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda (default: auto)")
+    p.set_defaults(func=_run_evaluate)
+
+
+def _run_evaluate(args: argparse.Namespace) -> int:
+    """Handler of ``skinbench evaluate``."""
+    from skinbench.config import ConfigError
+    from skinbench.data import DataError
+    from skinbench.evaluate import evaluate_run
+
+    try:
+        metrics = evaluate_run(args.run, data=args.data, checkpoint=args.checkpoint, device=args.device)
+    except (ConfigError, DataError, OSError) as exc:
+        raise CliError(str(exc)) from None
+    _print_metrics(metrics, args.run)
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``skinbench`` console script. Returns the exit code."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # usage errors (one line, status 2) and --help (status 0)
+        return exc.code if isinstance(exc.code, int) else 2
     try:
         return int(args.func(args) or 0)
     except CliError as exc:
