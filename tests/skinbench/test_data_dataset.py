@@ -25,12 +25,12 @@ from skinbench.data import (
 def test_channel_stats_match_numpy() -> None:
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, (37, 5, 6, 3), dtype=np.uint8)
-    mean, std = channel_stats(images, chunk=8)  # several chunks, last one partial
+    mean, std = channel_stats(images, chunk_pixels=8 * 30)  # several chunks, last one partial
     scaled = images.reshape(-1, 3) / 255.0
     np.testing.assert_allclose(mean, scaled.mean(axis=0), rtol=1e-10)
     np.testing.assert_allclose(std, scaled.std(axis=0), rtol=1e-8)
     assert all(isinstance(v, float) for v in (*mean, *std))
-    with pytest.raises(ValueError, match="non-empty"):
+    with pytest.raises(ValueError, match="non-empty uint8"):
         channel_stats(np.zeros((0, 4, 4, 3), np.uint8))
 
 

@@ -95,8 +95,8 @@ def test_bad_fractions(fractions: tuple) -> None:
 )
 def test_split_never_leaks_a_lesion(lesions: list[tuple[str, int]], seed: int) -> None:
     rows = [
-        {"image_id": f"i{l}_{k}", "lesion_id": f"l{l}", "dx": dx}
-        for l, (dx, n) in enumerate(lesions)
+        {"image_id": f"i{j}_{k}", "lesion_id": f"l{j}", "dx": dx}
+        for j, (dx, n) in enumerate(lesions)
         for k in range(n)
     ]
     meta = pd.DataFrame(rows)
