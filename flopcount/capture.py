@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import dataclasses
 import inspect
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ from torch import fx, nn
 
 from flopcount.dispatch import OpRecorder, aten_records, track_modules
 from flopcount.formulas.registry import _REGISTRY
+from flopcount.graph_walk import GraphWalker, untraced
 from flopcount.records import LayerRecord
 from flopcount.shapes import META, meta_clone, to_meta
 
@@ -48,12 +50,136 @@ class CaptureLimitation(Exception):
 
 
 class LeafTracer(fx.Tracer):
-    """fx tracer whose leaves are standard ``torch.nn`` layers and formula-registered modules."""
+    """fx tracer with concrete shapes.
+
+    Leaves are standard ``torch.nn`` layers and formula-registered modules. With a
+    walker attached, every node's meta value is computed as soon as the node is created,
+    so ``x.shape``, ``x.size(1)``, ``len(x)`` and ``B, L, D = x.shape`` give plain Python
+    ints during tracing (the profile is for one input shape anyway) and shape-dependent
+    control flow traces; only value-dependent control flow still fails.
+    """
+
+    def __init__(self, walker: GraphWalker | None = None) -> None:
+        super().__init__()
+        self.walker = walker
+        self._param_names: dict[int, str] | None = None
+        self._buffer_names: dict[int, str] | None = None
+
+    def getattr(self, attr: str, attr_val: Any, parameter_proxy_cache: dict[str, Any]) -> Any:  # noqa: D102
+        # fx searches root.named_parameters() linearly on every access; index it once.
+        if isinstance(attr_val, nn.Parameter):
+            if self._param_names is None:
+                self._param_names = {id(p): n for n, p in self.root.named_parameters(remove_duplicate=False)}
+            name = self._param_names.get(id(attr_val))
+            if name is not None:
+                if name not in parameter_proxy_cache:
+                    parameter_proxy_cache[name] = self.create_proxy("get_attr", name, (), {})
+                return parameter_proxy_cache[name]
+        return super().getattr(attr, attr_val, parameter_proxy_cache)
+
+    def create_arg(self, a: Any) -> Any:  # noqa: D102
+        # fx would search root.named_buffers() linearly and setattr "_tensor_constantN" on
+        # the user's model for other tensors; resolve both through our own tables instead.
+        if self.walker is not None and isinstance(a, torch.Tensor) and not isinstance(a, nn.Parameter):
+            if self._buffer_names is None:
+                self._buffer_names = {id(b): n for n, b in self.root.named_buffers(remove_duplicate=False)}
+            name = self._buffer_names.get(id(a))
+            if name is None:
+                name = f"<constant {len(self.walker.constants)}>"
+                self._buffer_names[id(a)] = name
+                self.walker.constants[name] = a
+            return self.create_node("get_attr", name, (), {})
+        return super().create_arg(a)
 
     def is_leaf_module(self, m: nn.Module, module_qualified_name: str) -> bool:  # noqa: D102
         if isinstance(m, (nn.Sequential, nn.ModuleList, nn.ModuleDict)):
             return False
         return type(m) in _REGISTRY or super().is_leaf_module(m, module_qualified_name)
+
+    def create_node(self, kind, target, args, kwargs, name=None, type_expr=None):  # noqa: D102
+        node = super().create_node(kind, target, args, kwargs, name, type_expr)
+        if self.walker is not None:
+            self.walker.pending.append(node)
+        return node
+
+    def create_proxy(self, kind, target, args, kwargs, name=None, type_expr=None, proxy_factory_fn=None):  # noqa: D102
+        proxy = super().create_proxy(kind, target, args, kwargs, name, type_expr, proxy_factory_fn)
+        if self.walker is not None and kind == "call_method" and target in _SHAPE_METHODS:
+            return value_of(self.walker, proxy.node)
+        return proxy
+
+    def proxy(self, node: fx.Node) -> fx.Proxy:  # noqa: D102
+        return ShapeProxy(node, self) if self.walker is not None else super().proxy(node)
+
+
+_MISSING = object()
+_SHAPE_METHODS = frozenset({"size", "dim", "numel", "nelement", "ndimension", "element_size", "stride", "is_contiguous", "is_floating_point", "is_complex"})
+
+
+def value_of(walker: GraphWalker, node: fx.Node) -> Any:
+    """The concrete value of ``node``, stepping every queued node up to it first.
+
+    Values are computed in batches, with fx's temporary patches lifted once per batch,
+    only when tracing needs a concrete answer (or once at the end).
+    """
+    if node not in walker.env and walker.pending:
+        with untraced():
+            while walker.pending:
+                current = walker.pending.popleft()
+                walker.step(current)
+                if current is node:
+                    break
+    return walker.env.get(node, _MISSING)
+_CONCRETE_TENSOR_ATTRS = frozenset({"shape", "ndim", "dtype", "device", "is_cuda", "layout", "is_sparse", "is_quantized"})
+
+
+def _is_python_value(value: Any) -> bool:
+    if value is _MISSING or isinstance(value, torch.Tensor):
+        return False
+    if isinstance(value, (tuple, list)):
+        return all(_is_python_value(v) for v in value)
+    if isinstance(value, dict):
+        return all(_is_python_value(v) for v in value.values())
+    return True
+
+
+class ShapeProxy(fx.Proxy):
+    """A proxy that answers shape questions with the concrete meta value."""
+
+    def _value(self) -> Any:
+        return value_of(self.tracer.walker, self.node)
+
+    def __getattr__(self, name: str) -> Any:
+        if name not in _CONCRETE_TENSOR_ATTRS:
+            return super().__getattr__(name)
+        value = self._value()
+        if isinstance(value, torch.Tensor) and name in _CONCRETE_TENSOR_ATTRS:
+            return getattr(value, name)
+        return super().__getattr__(name)
+
+    def __len__(self) -> int:
+        value = self._value()
+        if value is _MISSING:
+            raise fx.proxy.TraceError("len() of a proxy with unknown value")
+        return len(value)
+
+    def __iter__(self):
+        value = self._value()
+        if isinstance(value, (torch.Tensor, tuple, list)):
+            return iter([self[i] for i in range(len(value))])
+        return super().__iter__()
+
+    def __bool__(self) -> bool:
+        value = self._value()
+        if _is_python_value(value):
+            return bool(value)
+        raise fx.proxy.TraceError("control flow depends on tensor values")
+
+    def __index__(self) -> int:
+        value = self._value()
+        if isinstance(value, int):
+            return value
+        raise fx.proxy.TraceError("a tensor value is used as an index")
 
 
 @contextlib.contextmanager
@@ -104,11 +230,16 @@ def bind_inputs(model: nn.Module, args: tuple, kwargs: dict) -> tuple[dict[str, 
     return tensors, concrete
 
 
-def trace_graph(model: nn.Module, concrete_args: dict[str, Any]) -> fx.Graph:
-    """Symbolically trace ``model`` (in eval mode) into an fx graph."""
-    tracer = LeafTracer()
+def trace_and_walk(model: nn.Module, inputs: dict[str, Any], concrete_args: dict[str, Any]) -> tuple[fx.Graph, list[LayerRecord]]:
+    """Trace ``model`` in eval mode with concrete shapes; return the graph and its records."""
+    walker = GraphWalker(model)
+    walker.bind(inputs)
+    tracer = LeafTracer(walker)
     with eval_mode(model):
-        return tracer.trace(model, concrete_args=concrete_args or None)
+        graph = tracer.trace(model, concrete_args=concrete_args or None)
+    while walker.pending:
+        walker.step(walker.pending.popleft())
+    return graph, walker.records
 
 
 def capture_dispatch(model: nn.Module, args: tuple, kwargs: dict, *, real: bool) -> list[LayerRecord]:
@@ -152,17 +283,22 @@ def _real_clone(model: nn.Module) -> nn.Module:
 
 def _attribute_params(clone: nn.Module, records: list[LayerRecord]) -> list[LayerRecord]:
     """Give each module's own parameters to the first record inside that module."""
-    import dataclasses
-
+    first_inside: dict[str, int] = {}
+    for index, record in enumerate(records):
+        parts = record.name.split(".") if record.name else []
+        for depth in range(len(parts) + 1):
+            first_inside.setdefault(".".join(parts[:depth]), index)
+    extra = [0] * len(records)
     seen: set[int] = set()
-    records = list(records)
     for path, module in clone.named_modules():
-        own = [p for p in module.parameters(recurse=False) if id(p) not in seen]
-        if not own:
+        index = first_inside.get(path)
+        if index is None:
             continue
-        for index, record in enumerate(records):
-            if record.name == path or record.name.startswith(path + ".") or not path:
-                seen.update(id(p) for p in own)
-                records[index] = dataclasses.replace(record, params=record.params + sum(p.numel() for p in own))
-                break
-    return records
+        for param in module.parameters(recurse=False):
+            if id(param) not in seen:
+                seen.add(id(param))
+                extra[index] += param.numel()
+    return [
+        dataclasses.replace(record, params=record.params + add) if add else record
+        for record, add in zip(records, extra)
+    ]

@@ -10,6 +10,8 @@ counted, each as its own record; only aten ops without a formula stay uncounted.
 
 from __future__ import annotations
 
+import collections
+import contextlib
 from typing import Any
 
 import torch
@@ -49,29 +51,38 @@ def is_capture_limitation(exc: BaseException) -> bool:
 class GraphWalker:
     """Walks one traced graph of ``model`` and produces its records."""
 
-    def __init__(self, model: nn.Module, graph: fx.Graph) -> None:
+    def __init__(self, model: nn.Module, graph: fx.Graph | None = None) -> None:
         self.model = model
         self.graph = graph
         self.modules = dict(model.named_modules())
         self.seen_params: set[int] = set()
         self.param_of: dict[fx.Node, nn.Parameter] = {}
+        self.constants: dict[str, torch.Tensor] = {}
+
+    def bind(self, inputs: dict[str, Any]) -> None:
+        """Set the example inputs (by ``forward`` parameter name) before stepping."""
+        self.inputs = inputs
+        self.pending: collections.deque[fx.Node] = collections.deque()
+        self.env: dict[fx.Node, Any] = {}
+        self.records: list[LayerRecord] = []
+
+    def step(self, node: fx.Node) -> None:
+        """Compute the value of one node (its inputs are already known) and record it."""
+        if node.op == "placeholder":
+            self.env[node] = self._placeholder(node, self.inputs)
+        elif node.op == "get_attr":
+            self.env[node] = self._get_attr(node)
+        elif node.op != "output":
+            args = fx.node.map_arg(node.args, self.env.__getitem__)
+            kwargs = fx.node.map_arg(node.kwargs, self.env.__getitem__)
+            self.env[node] = self._run_node(node, args, kwargs, self.records)
 
     def run(self, inputs: dict[str, Any]) -> list[LayerRecord]:
-        """Propagate meta values of ``inputs`` through the graph; return the records."""
-        env: dict[fx.Node, Any] = {}
-        records: list[LayerRecord] = []
+        """Walk an already traced graph; return the records."""
+        self.bind(inputs)
         for node in self.graph.nodes:
-            if node.op == "placeholder":
-                env[node] = self._placeholder(node, inputs)
-            elif node.op == "get_attr":
-                env[node] = self._get_attr(node)
-            elif node.op == "output":
-                continue
-            else:
-                args = fx.node.map_arg(node.args, env.__getitem__)
-                kwargs = fx.node.map_arg(node.kwargs, env.__getitem__)
-                env[node] = self._run_node(node, args, kwargs, records)
-        return records
+            self.step(node)
+        return self.records
 
     # ------------------------------------------------------------------ node kinds
     def _placeholder(self, node: fx.Node, inputs: dict[str, Any]) -> Any:
@@ -83,6 +94,8 @@ class GraphWalker:
         raise TypeError(f"missing example input {name!r}")
 
     def _get_attr(self, node: fx.Node) -> Any:
+        if node.target in self.constants:
+            return to_meta(self.constants[node.target])
         value: Any = self.model
         for part in node.target.split("."):
             value = getattr(value, part)
@@ -183,6 +196,17 @@ class GraphWalker:
                 self.seen_params.add(id(tensor))
                 total += tensor.numel()
         return total
+
+
+def untraced():
+    """Lift fx's temporary patches (``Module.__call__``/``__getattr__``) while meta code runs.
+
+    The walker runs while fx is tracing; meta execution of a leaf must not be traced.
+    """
+    return _REVERT_FX_PATCHES() if _REVERT_FX_PATCHES is not None else contextlib.nullcontext()
+
+
+_REVERT_FX_PATCHES = getattr(torch.fx._symbolic_trace, "_maybe_revert_all_patches", None)
 
 
 def _python_only(args: tuple, kwargs: dict) -> bool:

@@ -14,10 +14,10 @@ from flopcount.capture import (
     CaptureLimitation,
     bind_inputs,
     capture_dispatch,
-    trace_graph,
+    trace_and_walk,
 )
 from flopcount.conventions import Convention, get_convention
-from flopcount.graph_walk import GraphWalker, ShapeMismatchError, is_capture_limitation
+from flopcount.graph_walk import ShapeMismatchError, is_capture_limitation
 from flopcount.records import Aggregate, LayerRecord, Uncounted
 from flopcount.shapes import tensor_shapes
 
@@ -275,8 +275,8 @@ def _example_inputs(model, args, kwargs, input_shape, dtype) -> tuple:
 def _capture_records(model: nn.Module, args: tuple, kwargs: dict) -> tuple[list[LayerRecord], CaptureInfo]:
     try:
         tensors, concrete = bind_inputs(model, args, kwargs)
-        graph = trace_graph(model, concrete)
-        return GraphWalker(model, graph).run(tensors), CaptureInfo("fx")
+        _graph, records = trace_and_walk(model, tensors, concrete)
+        return records, CaptureInfo("fx")
     except ShapeMismatchError:
         raise
     except TypeError as exc:

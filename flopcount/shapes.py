@@ -131,10 +131,7 @@ def _conv_module(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
             )
         ]
     if x.shape[-dims - 1] != module.in_channels:
-        raise RuntimeError(
-            f"expected input with {module.in_channels} channels, got {x.shape[-dims - 1]} "
-            f"(input shape {tuple(x.shape)})"
-        )
+        raise RuntimeError(f"expected input with {module.in_channels} channels, got {x.shape[-dims - 1]}")
     if min(out) <= 0:
         raise RuntimeError(f"input {tuple(x.shape)} is too small for kernel {module.kernel_size}")
     return meta_empty((*x.shape[: -dims - 1], module.out_channels, *out), x.dtype)
@@ -142,9 +139,7 @@ def _conv_module(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
 
 def _linear_module(module: nn.Linear, x: torch.Tensor) -> torch.Tensor:
     if x.shape[-1] != module.in_features:
-        raise RuntimeError(
-            f"expected last dim {module.in_features}, got input shape {tuple(x.shape)}"
-        )
+        raise RuntimeError(f"expected last dim {module.in_features}, got {x.shape[-1]}")
     return meta_empty((*x.shape[:-1], module.out_features), x.dtype)
 
 
@@ -230,6 +225,100 @@ def _size(x: torch.Tensor, dim: int | None = None) -> Any:
     return x.shape if dim is None else x.shape[dim]
 
 
+def _transpose(x: torch.Tensor, dim0: int, dim1: int) -> torch.Tensor:
+    shape = list(x.shape)
+    shape[dim0], shape[dim1] = shape[dim1], shape[dim0]
+    return meta_empty(tuple(shape), x.dtype)
+
+
+def _permute(x: torch.Tensor, *dims: Any) -> torch.Tensor:
+    if len(dims) == 1 and isinstance(dims[0], (tuple, list)):
+        dims = tuple(dims[0])
+    if sorted(d % x.dim() for d in dims) != list(range(x.dim())):
+        raise RuntimeError(f"permute dims {dims} do not match a {x.dim()}-d tensor")
+    return meta_empty(tuple(x.shape[d] for d in dims), x.dtype)
+
+
+def _reduce(x: torch.Tensor, dim: Any = None, keepdim: bool = False, *, dtype: Any = None) -> torch.Tensor:
+    if dtype is not None or isinstance(dim, str):
+        raise _NoRule
+    dims = range(x.dim()) if dim is None else (dim if isinstance(dim, (tuple, list)) else (dim,))
+    dims = {d % max(x.dim(), 1) for d in dims}
+    shape = tuple(1 if i in dims else s for i, s in enumerate(x.shape) if keepdim or i not in dims)
+    return meta_empty(shape, x.dtype)
+
+
+def _scalar_power(x: torch.Tensor, exponent: Any) -> torch.Tensor:
+    if not isinstance(exponent, (int, float)) or (isinstance(exponent, float) and not x.dtype.is_floating_point):
+        raise _NoRule
+    return x
+
+
+def _cat(tensors: Any, dim: int = 0) -> torch.Tensor:
+    tensors = [t for t in tensors if t.dim() != 1 or t.shape[0] != 0]  # torch skips legacy empty tensors
+    first = tensors[0]
+    dim %= first.dim()
+    for t in tensors[1:]:
+        if t.dim() != first.dim() or any(a != b for i, (a, b) in enumerate(zip(t.shape, first.shape)) if i != dim):
+            raise RuntimeError(f"cat: shapes {[tuple(t.shape) for t in tensors]} differ outside dim {dim}")
+    shape = list(first.shape)
+    shape[dim] = sum(t.shape[dim] for t in tensors)
+    dtype = first.dtype
+    for t in tensors[1:]:
+        dtype = torch.promote_types(dtype, t.dtype)
+    return meta_empty(tuple(shape), dtype)
+
+
+def _getitem(x: Any, index: Any) -> Any:
+    if not isinstance(x, torch.Tensor):
+        return x[index]
+    items = index if isinstance(index, tuple) else (index,)
+    if not all(i is None or i is Ellipsis or isinstance(i, (int, slice)) for i in items):
+        raise _NoRule  # advanced indexing: let torch decide
+    consumed = sum(1 for i in items if i is not None and i is not Ellipsis)
+    if consumed > x.dim():
+        raise IndexError(f"too many indices for a {x.dim()}-d tensor")
+    expanded: list[Any] = []
+    for i in items:
+        if i is Ellipsis:
+            expanded.extend([slice(None)] * (x.dim() - consumed))
+        else:
+            expanded.append(i)
+    dims = iter(x.shape)
+    shape: list[int] = []
+    for i in expanded:
+        if i is None:
+            shape.append(1)
+            continue
+        size = next(dims)
+        if isinstance(i, slice):
+            shape.append(len(range(*i.indices(size))))
+        elif not -size <= i < size:
+            raise IndexError(f"index {i} is out of bounds for dimension with size {size}")
+    shape.extend(dims)
+    return meta_empty(tuple(shape), x.dtype)
+
+
+def _sdpa(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
+    if query.shape[-1] != key.shape[-1] or key.shape[-2] != value.shape[-2]:
+        raise RuntimeError(f"attention shapes do not fit: q {tuple(query.shape)}, k {tuple(key.shape)}, v {tuple(value.shape)}")
+    batch = torch.broadcast_shapes(query.shape[:-2], key.shape[:-2], value.shape[:-2])
+    return meta_empty((*batch, query.shape[-2], value.shape[-1]), query.dtype)
+
+
+def _expand(x: torch.Tensor, *sizes: Any) -> torch.Tensor:
+    if len(sizes) == 1 and isinstance(sizes[0], (tuple, list, torch.Size)):
+        sizes = tuple(sizes[0])
+    lead = len(sizes) - x.dim()
+    shape = tuple(x.shape[i - lead] if s == -1 else s for i, s in enumerate(sizes))
+    torch.broadcast_shapes(x.shape, shape)
+    return meta_empty(shape, x.dtype)
+
+
+def _embedding_module(module: nn.Embedding, x: torch.Tensor) -> torch.Tensor:
+    return meta_empty((*x.shape, module.embedding_dim), module.weight.dtype)
+
+
 class _NoRule(Exception):
     """Raised by a shape rule to hand the op over to meta execution."""
 
@@ -253,17 +342,21 @@ MODULE_SHAPE_RULES.update(
         nn.AdaptiveAvgPool1d: _adaptive_module, nn.AdaptiveAvgPool2d: _adaptive_module,
         nn.AdaptiveAvgPool3d: _adaptive_module, nn.AdaptiveMaxPool2d: _adaptive_module,
         nn.Flatten: _flatten_module,
+        nn.Embedding: _embedding_module,
     }
 )
 
 _SAME_SHAPE_FUNCTIONS = (
     F.relu, torch.relu, F.relu6, F.gelu, F.silu, F.hardswish, F.hardsigmoid, torch.sigmoid,
     torch.tanh, F.dropout, F.leaky_relu, F.elu, F.mish, torch.exp, torch.sqrt, torch.rsqrt,
+    operator.neg, torch.neg, F.layer_norm, F.group_norm, F.batch_norm, F.softmax,
 )
 
 #: callable or "Tensor.<method>" -> rule(*args, **kwargs)
 FUNCTION_SHAPE_RULES: dict[Any, ShapeRule] = {fn: _same for fn in _SAME_SHAPE_FUNCTIONS}
-FUNCTION_SHAPE_RULES.update({f"Tensor.{name}": _same for name in ("relu", "sigmoid", "tanh", "contiguous", "exp", "sqrt", "rsqrt", "relu_")})
+FUNCTION_SHAPE_RULES.update(
+    {f"Tensor.{name}": _same for name in ("relu", "sigmoid", "tanh", "contiguous", "exp", "sqrt", "rsqrt", "relu_", "neg", "softmax", "float", "clone", "detach")}
+)
 FUNCTION_SHAPE_RULES.update(
     {
         torch.flatten: _flatten, "Tensor.flatten": _flatten,
@@ -274,6 +367,14 @@ FUNCTION_SHAPE_RULES.update(
         "Tensor.mul_": _binary, "Tensor.sub": _binary, "Tensor.div": _binary,
         "Tensor.view": _view, "Tensor.reshape": _view, torch.reshape: _view,
         "Tensor.size": _size,
+        "Tensor.transpose": _transpose, torch.transpose: _transpose,
+        "Tensor.permute": _permute, torch.permute: _permute,
+        "Tensor.mean": _reduce, "Tensor.sum": _reduce, torch.mean: _reduce, torch.sum: _reduce,
+        "Tensor.pow": _scalar_power, torch.pow: _scalar_power,
+        torch.cat: _cat, torch.concat: _cat,
+        operator.getitem: _getitem,
+        F.scaled_dot_product_attention: _sdpa,
+        "Tensor.expand": _expand,
     }
 )
 

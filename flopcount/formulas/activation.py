@@ -42,7 +42,7 @@ ACTIVATION_FLOPS: dict[str, tuple[int, tuple]] = {
     "softsign": (3, (nn.Softsign, F.softsign)),
     "logsigmoid": (5, (nn.LogSigmoid, F.logsigmoid)),
     "glu": (5, (nn.GLU, F.glu, aten.glu)),
-    "softmax": (SOFTMAX_FLOPS, (nn.Softmax, nn.Softmin, F.softmax, F.softmin, torch.softmax, "Tensor.softmax", aten._softmax, aten.softmax)),
+    "softmax": (SOFTMAX_FLOPS, (nn.Softmax, nn.Softmin, F.softmax, F.softmin, torch.softmax, "Tensor.softmax", aten._softmax, aten.softmax, aten._safe_softmax)),
     "log_softmax": (SOFTMAX_FLOPS + 1, (nn.LogSoftmax, F.log_softmax, torch.log_softmax, "Tensor.log_softmax", aten._log_softmax, aten.log_softmax)),
     "exp": (1, (torch.exp, "Tensor.exp", aten.exp)),
     "log": (1, (torch.log, "Tensor.log", aten.log)),

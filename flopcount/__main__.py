@@ -1,0 +1,7 @@
+"""``python -m flopcount``."""
+
+import sys
+
+from flopcount.cli import main
+
+sys.exit(main())
