@@ -91,6 +91,10 @@ class LeafTracer(fx.Tracer):
             return self.create_node("get_attr", name, (), {})
         return super().create_arg(a)
 
+    def call_module(self, m: nn.Module, forward: Any, args: tuple, kwargs: dict) -> Any:  # noqa: D102
+        # Trace m.forward itself: going through m.__call__ would run the user's hooks.
+        return super().call_module(m, m.forward, args, kwargs)
+
     def is_leaf_module(self, m: nn.Module, module_qualified_name: str) -> bool:  # noqa: D102
         if isinstance(m, (nn.Sequential, nn.ModuleList, nn.ModuleDict)):
             return False
@@ -231,15 +235,42 @@ def bind_inputs(model: nn.Module, args: tuple, kwargs: dict) -> tuple[dict[str, 
 
 
 def trace_and_walk(model: nn.Module, inputs: dict[str, Any], concrete_args: dict[str, Any]) -> tuple[fx.Graph, list[LayerRecord]]:
-    """Trace ``model`` in eval mode with concrete shapes; return the graph and its records."""
+    """Trace ``model`` in eval mode with concrete shapes; return the graph and its records.
+
+    A root that is itself a leaf (a bare ``nn.LSTM``) becomes a one-node graph.
+    """
     walker = GraphWalker(model)
     walker.bind(inputs)
     tracer = LeafTracer(walker)
     with eval_mode(model):
+        if tracer.is_leaf_module(model, ""):
+            graph = _single_call_graph(model, inputs, concrete_args)
+            walker.graph = graph
+            walker.run(inputs)
+            return graph, walker.records
         graph = tracer.trace(model, concrete_args=concrete_args or None)
     while walker.pending:
         walker.step(walker.pending.popleft())
     return graph, walker.records
+
+
+def _single_call_graph(model: nn.Module, inputs: dict[str, Any], concrete_args: dict[str, Any]) -> fx.Graph:
+    """``placeholders -> call_module("") -> output``, arguments in ``forward``'s order."""
+    graph = fx.Graph()
+    args: list[Any] = []
+    kwargs: dict[str, Any] = {}
+    positional = True
+    for name, param in inspect.signature(model.forward).parameters.items():
+        if name not in inputs and name not in concrete_args:
+            positional = False
+            continue
+        value = graph.placeholder(name) if name in inputs else concrete_args[name]
+        if positional and param.kind in (param.POSITIONAL_ONLY, param.POSITIONAL_OR_KEYWORD):
+            args.append(value)
+        else:
+            kwargs[name] = value
+    graph.output(graph.call_module("", tuple(args), kwargs))
+    return graph
 
 
 def capture_dispatch(model: nn.Module, args: tuple, kwargs: dict, *, real: bool) -> list[LayerRecord]:

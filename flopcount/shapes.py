@@ -193,18 +193,19 @@ def _flatten_module(module: nn.Flatten, x: torch.Tensor) -> torch.Tensor:
 
 def _binary(a: Any, b: Any, *args: Any, **kwargs: Any) -> Any:
     a_tensor, b_tensor = isinstance(a, torch.Tensor), isinstance(b, torch.Tensor)
-    if not (a_tensor or b_tensor):
+    if not (a_tensor or b_tensor) or args or kwargs:
+        raise _NoRule
+    tensors = [t for t in (a, b) if isinstance(t, torch.Tensor)]
+    # Only float tensors of at least one dim: integer/bool promotion (true division,
+    # Python scalars) and 0-d scalar rules are left to torch.
+    if any(not t.dtype.is_floating_point or t.dim() == 0 for t in tensors):
         raise _NoRule
     if a_tensor and b_tensor:
-        shape = torch.broadcast_shapes(a.shape, b.shape)
-        dtype = torch.promote_types(a.dtype, b.dtype) if a.dim() and b.dim() else None
-        if dtype is None:
-            raise _NoRule  # 0-d tensors follow scalar promotion rules: let torch decide
-        return meta_empty(tuple(shape), dtype)
-    tensor, other = (a, b) if a_tensor else (b, a)
-    if isinstance(other, float) and not tensor.dtype.is_floating_point:
+        return meta_empty(tuple(torch.broadcast_shapes(a.shape, b.shape)), torch.promote_types(a.dtype, b.dtype))
+    other = b if a_tensor else a
+    if not isinstance(other, (int, float)):
         raise _NoRule
-    return tensor if tensor.dim() else meta_empty((), tensor.dtype)
+    return a if a_tensor else b
 
 
 def _view(x: torch.Tensor, *shape: Any) -> torch.Tensor:

@@ -44,7 +44,7 @@ def attention_count(q: Shape, k: Shape, v: Shape, *, masked: bool = False) -> Co
 @register_formula(F.scaled_dot_product_attention, family="attention")
 def sdpa(call: OpCall) -> Count:
     """``F.scaled_dot_product_attention(q, k, v, attn_mask=None, ...)``."""
-    q, k, v = call.args[0], call.arg(1, "key"), call.arg(2, "value")
+    q, k, v = call.arg(0, "query"), call.arg(1, "key"), call.arg(2, "value")
     masked = call.arg(3, "attn_mask") is not None or bool(call.arg(5, "is_causal", False))
     return attention_count(q.shape, k.shape, v.shape, masked=masked)
 
@@ -66,7 +66,7 @@ def sdpa_aten(call: OpCall) -> Count:
 def multihead_attention(call: OpCall) -> Count:
     """``nn.MultiheadAttention(query, key, value, ...)``: projections + attention."""
     module = call.module
-    query, key, value = call.args[0].shape, call.arg(1, "key").shape, call.arg(2, "value").shape
+    query, key, value = call.arg(0, "query").shape, call.arg(1, "key").shape, call.arg(2, "value").shape
     batched = len(query) == 3
     if batched and module.batch_first:
         query, key, value = (s[1:2] + s[0:1] + s[2:] for s in (query, key, value))

@@ -31,7 +31,7 @@ def _cell_elementwise(module: nn.Module, hidden: int) -> int:
 def recurrent(call: OpCall) -> Count:
     """Full-sequence ``nn.LSTM`` / ``nn.GRU`` / ``nn.RNN``."""
     module = call.module
-    shape = call.args[0].shape
+    shape = call.arg(0, "input").shape
     if len(shape) == 2:
         steps, batch = shape[0], 1
     elif module.batch_first:

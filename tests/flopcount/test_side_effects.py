@@ -1,0 +1,88 @@
+"""Profiling leaves the model and torch exactly as it found them, and is deterministic."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from benchmarks.zoo import Decoder, PaperCNN
+from flopcount import profile
+
+
+def _snapshot(model: nn.Module):
+    return (
+        {k: v.clone() for k, v in model.state_dict().items()},
+        {name: (len(m._forward_hooks), len(m._forward_pre_hooks), len(m._backward_hooks), m.training)
+         for name, m in model.named_modules()},
+        set(dir(model)),
+        {p.device for p in model.parameters()},
+        [p.requires_grad for p in model.parameters()],
+    )
+
+
+def test_model_state_hooks_attributes_and_device_unchanged():
+    model = Decoder(vocab=50, dim=32, layers=2, heads=4, hidden=64)
+    calls = []
+    model.layers[0].register_forward_hook(lambda *a: calls.append("user hook"))
+    model.train()
+    before = _snapshot(model)
+    functional_before = (F.conv2d, F.linear, F.relu, torch.matmul, nn.Module.__call__, nn.Module.__getattr__)
+    profile(model, torch.zeros(1, 8, dtype=torch.long))
+    after = _snapshot(model)
+    assert all(torch.equal(before[0][k], after[0][k]) for k in before[0])
+    assert before[1:] == after[1:]
+    assert calls == []  # user hooks never run: nothing is executed on the model
+    assert (F.conv2d, F.linear, F.relu, torch.matmul, nn.Module.__call__, nn.Module.__getattr__) == functional_before
+
+
+def test_two_calls_identical_and_independent_of_mode_grad_and_device():
+    model = PaperCNN(image_size=32)
+    x = torch.randn(2, 3, 32, 32)
+    first = profile(model, x)
+    model.train()
+    with torch.no_grad():
+        second = profile(model, x)
+    model.eval()
+    third = profile(model, input_shape=(2, 3, 32, 32))
+    with torch.device("meta"):
+        meta_model = PaperCNN(image_size=32)
+    fourth = profile(meta_model, torch.empty(2, 3, 32, 32, device="meta"))
+    assert first.layers == second.layers == third.layers == fourth.layers
+    assert first.to_json() == second.to_json()
+
+
+def test_meta_weights_profile_and_stay_on_meta():
+    with torch.device("meta"):
+        model = nn.Sequential(nn.Conv2d(3, 8, 3), nn.BatchNorm2d(8), nn.ReLU(), nn.Flatten(), nn.LazyLinear(4) if False else nn.Linear(8 * 6 * 6, 4))
+    result = profile(model, input_shape=(1, 3, 8, 8))
+    assert result.total_params == sum(p.numel() for p in model.parameters())
+    assert {p.device.type for p in model.parameters()} == {"meta"}
+
+
+def test_no_real_arithmetic_runs():
+    """A model whose real forward would take minutes profiles instantly on meta inputs."""
+    with torch.device("meta"):
+        big = nn.Sequential(*[nn.Linear(8192, 8192) for _ in range(8)])
+    result = profile(big, input_shape=(4096, 8192))
+    assert result.total_macs == 8 * 4096 * 8192 * 8192
+
+
+def test_training_only_branches_are_not_counted():
+    class AuxHead(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.main = nn.Linear(4, 2)
+            self.aux = nn.Linear(4, 2)
+
+        def forward(self, x):
+            out = self.main(x)
+            if self.training:
+                out = out + self.aux(x)
+            return out
+
+    model = AuxHead().train()
+    result = profile(model, input_shape=(1, 4))
+    assert result.total_macs == 8
+    assert result.unused_params == 10  # the aux head's parameters are reported, not hidden
+    assert model.training and model.aux.training
