@@ -49,6 +49,7 @@ class Profile:
     convention: Convention
     input_shapes: tuple[tuple[int, ...], ...]
     raw_layers: tuple[LayerRecord, ...] = field(repr=False, compare=False, default=())
+    module_types: dict[str, str] = field(repr=False, compare=False, default_factory=dict)
 
     # ------------------------------------------------------------------ totals
     @property
@@ -103,7 +104,7 @@ class Profile:
         raw = self.raw_layers or self.layers
         return Profile(
             self.model, tuple(conv.apply(r) for r in raw), self.total_params,
-            self.trainable_params, self.capture, conv, self.input_shapes, raw,
+            self.trainable_params, self.capture, conv, self.input_shapes, raw, self.module_types,
         )
 
     def by_module(self, depth: int = 1) -> list[Aggregate]:
@@ -119,7 +120,10 @@ class Profile:
             parts = record.name.split(".") if record.name else []
             key = ".".join(parts[:depth])
             groups.setdefault(key, []).append(record)
-        return [_aggregate(name, _group_type(records, name), records) for name, records in groups.items()]
+        return [
+            _aggregate(name, self.module_types.get(name) or _group_type(records, name), records)
+            for name, records in groups.items()
+        ]
 
     def by_op(self) -> list[Aggregate]:
         """Totals per op type (``Conv2d``, ``add``, ...), largest FLOPs first."""
@@ -251,9 +255,10 @@ def profile(
     records, capture = _capture_records(model, example_inputs, example_kwargs)
     shapes = tuple(tensor_shapes((example_inputs, example_kwargs)))
     raw = tuple(records)
+    module_types = {name: type(module).__name__ for name, module in model.named_modules()}
     return Profile(
         type(model).__name__, tuple(conv.apply(r) for r in raw), total, trainable, capture, conv,
-        shapes, raw,
+        shapes, raw, module_types,
     )
 
 

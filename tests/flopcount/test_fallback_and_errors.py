@@ -1,0 +1,155 @@
+"""The fallback capture paths, and clear errors (or correct zeros) on bad input."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from flopcount import ShapeMismatchError, profile
+from flopcount.capture import CaptureLimitation
+
+
+class ShapeBranch(nn.Module):
+    """Shape-dependent control flow: fx with concrete shapes traces it."""
+
+    def __init__(self):
+        super().__init__()
+        self.small = nn.Linear(8, 4)
+        self.large = nn.Linear(8, 16)
+
+    def forward(self, x):
+        if x.shape[0] > 2:
+            return self.large(x)
+        return self.small(x)
+
+
+class IterateRows(nn.Module):
+    """Iterating over a tensor: plain fx cannot trace it."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(8, 4)
+
+    def forward(self, x):
+        return torch.stack([self.fc(row) for row in x])
+
+
+class ValueBranch(nn.Module):
+    """Value-dependent control flow: needs real values."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(8, 4)
+        self.other = nn.Linear(8, 2)
+
+    def forward(self, x):
+        if x.sum() > 0:
+            return self.fc(x)
+        return self.other(x)
+
+
+def test_shape_dependent_branch_uses_fx():
+    result = profile(ShapeBranch(), input_shape=(3, 8))
+    assert result.capture.method == "fx"
+    assert result.total_macs == 3 * 8 * 16
+
+
+def test_iterating_a_tensor_still_traces_with_concrete_shapes():
+    result = profile(IterateRows(), input_shape=(3, 8))
+    assert result.total_macs == 3 * 8 * 4
+    assert [r.name for r in result.layers if r.type == "Linear"] == ["fc"] * 3
+
+
+def test_value_dependent_branch_falls_back_to_a_real_run_and_says_why():
+    model = ValueBranch()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    positive = profile(model, torch.ones(2, 8))
+    negative = profile(model, -torch.ones(2, 8))
+    assert positive.capture.method == "dispatch-real"
+    assert "fx failed" not in positive.capture.reason and positive.capture.reason
+    assert positive.total_macs == 2 * 8 * 4 and negative.total_macs == 2 * 8 * 2
+    fc = [r for r in positive.layers if r.name == "fc"]
+    assert fc and fc[0].params == 36  # per-module attribution survives the fallback
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+
+
+def test_value_dependent_model_without_real_inputs_says_what_to_do():
+    with pytest.raises(CaptureLimitation, match="pass real example tensors"):
+        profile(ValueBranch(), input_shape=(2, 8))
+
+
+def test_untraceable_forward_falls_back_to_the_meta_dispatch_path():
+    class VarArgs(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(3, 4, 3)
+
+        def forward(self, *images):
+            return sum(self.conv(image) for image in images)
+
+    result = profile(VarArgs(), torch.randn(1, 3, 8, 8), torch.randn(1, 3, 8, 8))
+    assert result.capture.method == "dispatch"
+    assert "CaptureLimitation" in result.capture.reason
+    assert result.total_macs == 2 * 36 * 4 * 27
+    assert {r.name for r in result.layers if r.macs} == {"conv"}
+
+
+def test_dispatch_path_counts_per_module():
+    from flopcount.capture import capture_dispatch
+
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 36, 2))
+    records = capture_dispatch(model, (torch.empty(1, 3, 8, 8),), {}, real=False)
+    by_name = {r.name: r for r in records if r.macs}
+    assert by_name["0"].macs == 36 * 4 * 27 and by_name["0"].type == "aten.convolution"
+    assert by_name["3"].macs == 4 * 36 * 2
+    assert sum(r.params for r in records) == sum(p.numel() for p in model.parameters())
+
+
+def test_not_a_module():
+    with pytest.raises(TypeError, match="needs a torch.nn.Module, got function"):
+        profile(lambda x: x, input_shape=(1, 3))
+
+
+def test_no_inputs_and_both_inputs():
+    with pytest.raises(ValueError, match="needs example inputs"):
+        profile(nn.Linear(2, 2))
+    with pytest.raises(ValueError, match="not both"):
+        profile(nn.Linear(2, 2), torch.randn(1, 2), input_shape=(1, 2))
+    with pytest.raises(ValueError, match="positive integers"):
+        profile(nn.Linear(2, 2), input_shape=(1, -2))
+
+
+def test_wrong_shape_names_the_layer():
+    model = nn.Sequential(nn.Conv2d(3, 8, 3), nn.Flatten(), nn.Linear(100, 10))
+    with pytest.raises(ShapeMismatchError, match=r"layer '2' \(Linear\): expected last dim 100, got 288"):
+        profile(model, input_shape=(1, 3, 8, 8))
+    with pytest.raises(ShapeMismatchError, match=r"layer '0' \(Conv2d\): expected input with 3 channels, got 1"):
+        profile(model, input_shape=(1, 1, 8, 8))
+
+
+def test_wrong_shape_in_a_functional_op_names_the_module():
+    class Bad(nn.Module):
+        def forward(self, x):
+            return torch.matmul(x, torch.ones(5, 2))
+
+    with pytest.raises(ShapeMismatchError, match="matmul"):
+        profile(Bad(), input_shape=(3, 4))
+
+
+def test_inputs_that_do_not_match_forward():
+    with pytest.raises(TypeError, match="do not match Linear.forward"):
+        profile(nn.Linear(2, 2), torch.randn(1, 2), torch.randn(1, 2))
+
+
+def test_empty_model_is_a_correct_zero():
+    result = profile(nn.Sequential(), input_shape=(2, 3))
+    assert (result.total_params, result.total_macs, result.total_flops, result.layers) == (0, 0, 0, ())
+    assert result.coverage == 1.0
+    assert "Total params: 0" in str(result)
+
+
+def test_model_without_parameters():
+    result = profile(nn.Sequential(nn.ReLU(), nn.MaxPool2d(2)), input_shape=(1, 2, 4, 4))
+    assert result.total_params == 0
+    assert result.total_flops == 32 + 8 * 3
