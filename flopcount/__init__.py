@@ -17,6 +17,7 @@ from flopcount.profiler import Profile, profile
 from flopcount.records import Aggregate, Count, LayerRecord, Uncounted
 
 conventions = CONVENTIONS
+"""Alias of :data:`CONVENTIONS`."""
 
 __all__ = [
     "Aggregate",

@@ -23,10 +23,10 @@ import torch
 from torch import fx, nn
 
 from flopcount.dispatch import OpRecorder, aten_records, track_modules
-from flopcount.formulas.registry import _REGISTRY
+from flopcount.formulas.registry import is_registered
 from flopcount.graph_walk import GraphWalker, untraced
 from flopcount.records import LayerRecord
-from flopcount.shapes import META, meta_clone, to_meta
+from flopcount.shapes import META, has_tensor, meta_clone, to_meta
 
 
 @dataclass(frozen=True)
@@ -39,6 +39,12 @@ class CaptureInfo:
             ``"dispatch-real"`` (a private clone run on the real example inputs, only
             when the model's control flow needs tensor values).
         reason: Why the fx path was not used (``None`` for ``"fx"``).
+
+    Example:
+        >>> import torch
+        >>> from flopcount import profile
+        >>> profile(torch.nn.Linear(4, 3), input_shape=(1, 4)).capture
+        CaptureInfo(method='fx', reason=None)
     """
 
     method: str
@@ -98,7 +104,7 @@ class LeafTracer(fx.Tracer):
     def is_leaf_module(self, m: nn.Module, module_qualified_name: str) -> bool:  # noqa: D102
         if isinstance(m, (nn.Sequential, nn.ModuleList, nn.ModuleDict)):
             return False
-        return type(m) in _REGISTRY or super().is_leaf_module(m, module_qualified_name)
+        return is_registered(type(m)) or super().is_leaf_module(m, module_qualified_name)
 
     def create_node(self, kind, target, args, kwargs, name=None, type_expr=None):  # noqa: D102
         node = super().create_node(kind, target, args, kwargs, name, type_expr)
@@ -138,13 +144,7 @@ _CONCRETE_TENSOR_ATTRS = frozenset({"shape", "ndim", "dtype", "device", "is_cuda
 
 
 def _is_python_value(value: Any) -> bool:
-    if value is _MISSING or isinstance(value, torch.Tensor):
-        return False
-    if isinstance(value, (tuple, list)):
-        return all(_is_python_value(v) for v in value)
-    if isinstance(value, dict):
-        return all(_is_python_value(v) for v in value.values())
-    return True
+    return value is not _MISSING and not has_tensor(value)
 
 
 class ShapeProxy(fx.Proxy):

@@ -25,7 +25,16 @@ class CliError(Exception):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The ``flopcount`` argument parser."""
+    """The ``flopcount`` argument parser (the CLI reference page is generated from it).
+
+    Returns:
+        An ``argparse.ArgumentParser`` for ``MODEL --input-shape ... [options]``.
+
+    Example:
+        >>> args = build_parser().parse_args(["torchvision.models:resnet50", "--input-shape", "1,3,224,224"])
+        >>> args.model, args.input_shape, args.format, args.convention
+        ('torchvision.models:resnet50', (1, 3, 224, 224), 'table', 'flopcount')
+    """
     parser = argparse.ArgumentParser(
         prog="flopcount",
         description="Per-layer parameters, MACs and FLOPs of a PyTorch model, without running it.",
@@ -104,7 +113,20 @@ def render(result, fmt: str, depth: int | None) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``flopcount``; returns the exit code (2 on a user error)."""
+    """Entry point of ``flopcount``; returns the exit code (2 on a user error).
+
+    Args:
+        argv: Command-line arguments without the program name (default: ``sys.argv[1:]``).
+
+    Returns:
+        0 on success, 2 on a user error (printed as one line on stderr).
+
+    Example:
+        >>> main(["torch.nn:ReLU", "--input-shape", "2,3", "--format", "csv"])
+        name,type,family,input_shapes,output_shape,params,macs,flops,activation_bytes,node,counted
+        ,ReLU,activation,"[[2, 3]]","[2, 3]",0,0,6,24,...,True
+        0
+    """
     args = build_parser().parse_args(argv)
     try:
         model = load_model(args.model)

@@ -28,6 +28,16 @@ class Convention:
         description: One line for tables and docs.
         families: Families whose MACs count (``None``: all families and all extras).
         flops_per_mac: When set, FLOPs are recomputed as this many per MAC.
+
+    Example:
+        >>> import torch
+        >>> from flopcount import profile
+        >>> p = profile(torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.ReLU()), input_shape=(2, 4))
+        >>> [(name, p.using(c).total_macs, p.using(c).total_flops) for name, c in CONVENTIONS.items()]
+        [('flopcount', 24, 60), ('torchvision', 24, 48), ('paper', 24, 24)]
+        >>> macs_only = Convention("macs", "MACs of every weighted layer", frozenset({"conv", "linear"}), 1)
+        >>> p.using(macs_only).total_flops
+        24
     """
 
     name: str
@@ -61,6 +71,7 @@ CONVENTIONS: dict[str, Convention] = {
         ),
     )
 }
+"""The named conventions by name: ``flopcount`` (default), ``torchvision`` and ``paper``."""
 
 
 def get_convention(name: str | Convention) -> Convention:

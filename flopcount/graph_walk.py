@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import dataclasses
 from typing import Any
 
 import torch
@@ -19,12 +20,13 @@ from torch import fx, nn
 
 from flopcount.dispatch import OpRecorder, aten_records
 from flopcount.formulas.registry import OpCall, lookup, target_name
-from flopcount.records import LayerRecord
+from flopcount.records import ZERO, LayerRecord
 from flopcount.shapes import (
     FUNCTION_SHAPE_RULES,
     META,
     MODULE_SHAPE_RULES,
     _NoRule,
+    has_tensor,
     module_meta_forward,
     tensor_bytes,
     tensor_shapes,
@@ -34,7 +36,17 @@ from flopcount.shapes import (
 
 
 class ShapeMismatchError(ValueError):
-    """The example input does not fit a layer; the message names the layer."""
+    """The example input does not fit a layer; the message names the layer.
+
+    Example:
+        >>> import torch
+        >>> from flopcount import profile
+        >>> try:
+        ...     profile(torch.nn.Linear(4, 3), input_shape=(2, 5))
+        ... except ShapeMismatchError as exc:
+        ...     print("Linear" in str(exc))
+        True
+    """
 
 
 _LIMITATION_MARKERS = ("meta", "data-dependent", "data dependent", "_local_scalar_dense", "item()", "nonzero")
@@ -127,15 +139,14 @@ class GraphWalker:
         type_name = type(module).__name__ if module is not None else _op_name(node)
         if formula is None:
             sub = aten_records(recorder.calls, prefix=f"{type_name}>")
-            if sub:
+            if sub:  # one record per aten op inside, each counted by its own formula
                 sub[0] = _with_params(sub[0], params)
                 records.extend(sub)
                 return output
-        if formula is not None:
-            count = formula(OpCall(target, to_info(args), to_info(kwargs), to_info(output), module))
-            family, macs, flops, counted = formula.family, count.macs, count.flops, True
+            family, count = "zero", ZERO  # ran no aten op at all (an identity in eval mode)
         else:
-            family, macs, flops, counted = "zero", 0, 0, True
+            family = formula.family
+            count = formula(OpCall(target, to_info(args), to_info(kwargs), to_info(output), module))
         records.append(
             LayerRecord(
                 name=path,
@@ -144,11 +155,10 @@ class GraphWalker:
                 input_shapes=tuple(tensor_shapes((args, kwargs))),
                 output_shape=(tensor_shapes(output) or [()])[0],
                 params=params,
-                macs=macs,
-                flops=flops,
+                macs=count.macs,
+                flops=count.flops,
                 activation_bytes=tensor_bytes(output),
                 node=node.name,
-                counted=counted,
             )
         )
         return output
@@ -210,17 +220,7 @@ _REVERT_FX_PATCHES = getattr(torch.fx._symbolic_trace, "_maybe_revert_all_patche
 
 
 def _python_only(args: tuple, kwargs: dict) -> bool:
-    return not _has_tensor(args) and not _has_tensor(kwargs)
-
-
-def _has_tensor(value: Any) -> bool:
-    if isinstance(value, torch.Tensor):
-        return True
-    if isinstance(value, (tuple, list)):
-        return any(_has_tensor(v) for v in value)
-    if isinstance(value, dict):
-        return any(_has_tensor(v) for v in value.values())
-    return False
+    return not has_tensor(args) and not has_tensor(kwargs)
 
 
 def _run_python(node: fx.Node, args: tuple, kwargs: dict) -> Any:
@@ -247,8 +247,6 @@ def _op_name(node: fx.Node) -> str:
 
 
 def _with_params(record: LayerRecord, params: int) -> LayerRecord:
-    import dataclasses
-
     return dataclasses.replace(record, params=record.params + params)
 
 

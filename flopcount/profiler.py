@@ -39,6 +39,16 @@ class Profile:
         capture: Which capture path was used and why.
         convention: The counting convention of the numbers.
         input_shapes: Shapes of the example inputs.
+
+    Example:
+        >>> import torch
+        >>> p = profile(torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.ReLU()), input_shape=(2, 4))
+        >>> p.total_params, p.total_macs, p.total_flops, p.coverage
+        (15, 24, 60, 1.0)
+        >>> [(r.type, r.flops) for r in p.layers]
+        [('Linear', 54), ('ReLU', 6)]
+        >>> p.capture.method, p.convention.name
+        ('fx', 'flopcount')
     """
 
     model: str

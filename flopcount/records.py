@@ -61,6 +61,13 @@ class LayerRecord:
         node: Name of the fx node (or dispatch op) this record comes from.
         counted: False when no formula covered the op (its macs/flops are then 0 and it
             is listed in ``Profile.uncounted``).
+
+    Example:
+        >>> import torch
+        >>> from flopcount import profile
+        >>> record = profile(torch.nn.Linear(4, 3), input_shape=(2, 4)).layers[0]
+        >>> record.type, record.family, record.output_shape, record.params, record.macs, record.flops
+        ('Linear', 'linear', (2, 3), 15, 24, 54)
     """
 
     name: str
@@ -85,7 +92,12 @@ class LayerRecord:
 
 @dataclass(frozen=True)
 class Uncounted:
-    """An op that no formula covers, and how many times it ran."""
+    """An op that no formula covers, and how many times it ran.
+
+    Example:
+        >>> Uncounted("fft_rfft", 2)
+        Uncounted(op='fft_rfft', occurrences=2)
+    """
 
     op: str
     occurrences: int
@@ -93,7 +105,15 @@ class Uncounted:
 
 @dataclass(frozen=True)
 class Aggregate:
-    """Records summed under one key (a module path prefix or an op type)."""
+    """Records summed under one key (a module path prefix or an op type).
+
+    Example:
+        >>> import torch
+        >>> from flopcount import profile
+        >>> p = profile(torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.ReLU()), input_shape=(2, 4))
+        >>> [(a.name, a.calls, a.macs, a.flops) for a in p.by_op()]
+        [('Linear', 1, 24, 54), ('ReLU', 1, 0, 6)]
+    """
 
     name: str
     type: str

@@ -64,6 +64,17 @@ def tensor_shapes(value: Any) -> list[tuple[int, ...]]:
     return []
 
 
+def has_tensor(value: Any) -> bool:
+    """True when a (nested) value holds at least one tensor."""
+    if isinstance(value, torch.Tensor):
+        return True
+    if isinstance(value, (tuple, list)):
+        return any(has_tensor(v) for v in value)
+    if isinstance(value, dict):
+        return any(has_tensor(v) for v in value.values())
+    return False
+
+
 def tensor_bytes(value: Any) -> int:
     """Bytes of all tensors in a (nested) value."""
     if isinstance(value, torch.Tensor):

@@ -47,6 +47,12 @@ class OpCall:
         kwargs: Keyword arguments, same replacement.
         output: The output (``TensorInfo`` or a tuple/list of them).
         module: The module instance for module calls, else None.
+
+    Example:
+        >>> import torch
+        >>> call = OpCall(torch.nn.functional.linear, (TensorInfo((2, 4)), TensorInfo((3, 4))), {}, TensorInfo((2, 3)))
+        >>> call.out.shape, call.arg(2, "bias"), len(call.tensors)
+        ((2, 3), None, 2)
     """
 
     target: Any
@@ -77,7 +83,12 @@ class OpCall:
 
 @dataclass(frozen=True)
 class TensorInfo:
-    """Shape and dtype of a tensor, as formulas see it."""
+    """Shape and dtype of a tensor, as formulas see it.
+
+    Example:
+        >>> TensorInfo((1, 32, 224, 224)).numel
+        1605632
+    """
 
     shape: Shape
     dtype: torch.dtype = torch.float32
@@ -124,7 +135,16 @@ _REGISTRY: dict[Any, Formula] = {}
 
 
 class DuplicateFormulaError(ValueError):
-    """A target was registered twice without ``override=True``."""
+    """A target was registered twice without ``override=True``.
+
+    Example:
+        >>> import torch
+        >>> from flopcount import Count, register_formula
+        >>> register_formula(torch.nn.ReLU, family="activation")(lambda call: Count())
+        Traceback (most recent call last):
+        ...
+        flopcount.formulas.registry.DuplicateFormulaError: a formula for ReLU is already registered (pass override=True to replace it)
+    """
 
 
 def target_name(target: Any) -> str:
@@ -194,7 +214,22 @@ def register_formula(
 
 
 def unregister_formula(target: Any) -> None:
-    """Remove the formula of ``target`` (KeyError if there is none)."""
+    """Remove the formula of ``target`` (KeyError if there is none).
+
+    Args:
+        target: A target passed to :func:`register_formula` before.
+
+    Raises:
+        KeyError: ``target`` has no formula.
+
+    Example:
+        >>> from flopcount import Count, register_formula
+        >>> register_formula("Tensor.my_op", family="other")(lambda call: Count())  # doctest: +ELLIPSIS
+        <function <lambda> at ...>
+        >>> unregister_formula("Tensor.my_op")
+        >>> lookup("Tensor.my_op") is None
+        True
+    """
     del _REGISTRY[target]
 
 
@@ -208,6 +243,11 @@ def lookup(target: Any) -> Formula | None:
         if formula is not None:
             return formula
     return None
+
+
+def is_registered(target: Any) -> bool:
+    """True when ``target`` itself (not a base class) has a formula."""
+    return target in _REGISTRY
 
 
 def registered_targets() -> list[Any]:
