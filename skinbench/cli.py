@@ -23,7 +23,17 @@ class _OneLineParser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """Build the ``skinbench`` argument parser with all its sub-commands."""
+    """Build the ``skinbench`` argument parser with all its sub-commands.
+
+    Returns:
+        An ``argparse.ArgumentParser`` with the sub-commands ``split``, ``synth``,
+        ``train`` and ``evaluate`` (the CLI reference page is generated from it).
+
+    Example:
+        >>> args = build_parser().parse_args(["synth", "--out", "data", "--n", "70"])
+        >>> args.command, args.out, args.n, args.size
+        ('synth', 'data', 70, (200, 150))
+    """
     parser = _OneLineParser(prog="skinbench", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_split_command(sub)
@@ -214,7 +224,23 @@ def _run_evaluate(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``skinbench`` console script. Returns the exit code."""
+    """Entry point of the ``skinbench`` console script. Returns the exit code.
+
+    Args:
+        argv: Command-line arguments without the program name (default: ``sys.argv[1:]``).
+
+    Returns:
+        0 on success (and for ``--help``), 2 on a usage or data error, reported as one
+        line on stderr.
+
+    Example:
+        >>> import tempfile
+        >>> main(["synth", "--out", tempfile.mkdtemp(), "--n", "14", "--size", "32", "24"])  # doctest: +ELLIPSIS
+        wrote 14 synthetic images to ...
+        0
+        >>> main(["split"])   # missing --data and --out: one line on stderr
+        2
+    """
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
