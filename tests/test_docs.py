@@ -132,3 +132,11 @@ def test_main_public_api_has_examples():
     objs += [flopcount.cli.main, flopcount.cli.build_parser, skinbench.cli.main, skinbench.cli.build_parser]
     without = [o.__qualname__ for o in objs if ">>>" not in (inspect.getdoc(o) or "")]
     assert not without, f"docstrings without a runnable Example: {without}"
+
+
+def test_griffe_extension_doctests():
+    import doctest
+
+    module = _load_script("griffe_examples")
+    failed, attempted = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
+    assert attempted and not failed
