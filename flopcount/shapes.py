@@ -172,8 +172,9 @@ def _pool_module(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
         _pool_out(size, *args, module.ceil_mode)
         for size, *args in zip(x.shape[-dims:], k, s, p, d)
     ]
-    if getattr(module, "return_indices", False) or min(out) <= 0:
-        return module_meta_forward(module, x)
+    too_small = any(size < dd * (kk - 1) + 1 for size, kk, dd in zip(x.shape[-dims:], k, d))
+    if getattr(module, "return_indices", False) or min(out) <= 0 or too_small:
+        return module_meta_forward(module, x)  # torch's own checks decide the edge cases
     return meta_empty((*x.shape[:-dims], *out), x.dtype)
 
 

@@ -82,8 +82,9 @@ def multihead_attention(call: OpCall) -> Count:
             (batch, heads, length, embed // heads),
             (batch, heads, source, embed // heads),
             (batch, heads, source, embed // heads),
-            masked=call.arg(4, "key_padding_mask") is not None
-            or call.arg(6, "attn_mask") is not None,
+            # forward(query, key, value, key_padding_mask, need_weights, attn_mask, ...)
+            masked=call.arg(3, "key_padding_mask") is not None
+            or call.arg(5, "attn_mask") is not None,
         )
         + linear_count((length * batch, embed), embed, embed, bias=module.out_proj.bias is not None)
     )
