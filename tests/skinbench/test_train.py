@@ -52,6 +52,7 @@ def _history(run: Path) -> pd.DataFrame:
     return pd.read_csv(run / "history.csv").drop(columns="seconds")
 
 
+@pytest.mark.slow
 def test_synthetic_data_trains_clearly_above_chance(synthetic_root: Path, tmp_path: Path) -> None:
     run = tmp_path / "run"
     metrics = main(_config(synthetic_root, run, image_size=32, epochs=8, lr=2e-3))
@@ -91,6 +92,7 @@ def test_resume_after_kill_gives_identical_weights(synthetic_root: Path, tmp_pat
     pd.testing.assert_frame_equal(_history(full), _history(killed))
 
 
+@pytest.mark.slow
 def test_transfer_phases_and_resume_across_the_phase_boundary(synthetic_root: Path, tmp_path: Path) -> None:
     kw = dict(model="resnet18", image_size=32, head_epochs=2, epochs=2, lr=1e-3, finetune_lr=1e-4)
     full, killed = tmp_path / "full", tmp_path / "killed"
