@@ -315,6 +315,8 @@ def _getitem(x: Any, index: Any) -> Any:
 def _sdpa(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
     if query.shape[-1] != key.shape[-1] or key.shape[-2] != value.shape[-2]:
         raise RuntimeError(f"attention shapes do not fit: q {tuple(query.shape)}, k {tuple(key.shape)}, v {tuple(value.shape)}")
+    if kwargs.get("enable_gqa"):
+        raise _NoRule  # grouped heads: let torch check the head counts
     batch = torch.broadcast_shapes(query.shape[:-2], key.shape[:-2], value.shape[:-2])
     return meta_empty((*batch, query.shape[-2], value.shape[-1]), query.dtype)
 

@@ -33,7 +33,10 @@ def attention_count(q: Shape, k: Shape, v: Shape, *, masked: bool = False) -> Co
         >>> attention_count((1, 12, 197, 64), (1, 12, 197, 64), (1, 12, 197, 64)).macs
         59610624
     """
-    batch = math.prod(torch.broadcast_shapes(q[:-2], k[:-2], v[:-2]))
+    try:
+        batch = math.prod(torch.broadcast_shapes(q[:-2], k[:-2], v[:-2]))
+    except RuntimeError:  # grouped-query attention: each query head reads its group's k/v
+        batch = math.prod(q[:-2])
     length, source, embed = q[-2], k[-2], q[-1]
     scores = batch * length * source
     macs = scores * embed + scores * v[-1]

@@ -105,7 +105,12 @@ def einsum_count(equation: str, shapes: list[Shape]) -> Count:
     A one-operand equation (a sum or a transpose) costs one add per element it
     reduces and no MACs.
 
+    Indices that only one operand has and that nothing later needs are summed away first
+    (one add per element removed), as torch does, before the pairwise product.
+
     Example:
+        >>> einsum_count("ij,jk->i", [(2, 3), (3, 4)])   # k summed first (9 adds), then 6 MACs
+        Count(macs=6, flops=21)
         >>> einsum_count("bij,bjk->bik", [(2, 3, 4), (2, 4, 5)])
         Count(macs=120, flops=240)
         >>> einsum_count("...ij,...jk", [(2, 3, 4), (4, 5)])
@@ -119,11 +124,13 @@ def einsum_count(equation: str, shapes: list[Shape]) -> Count:
     )
     fill = _ELLIPSIS_LETTERS[:ellipsis_ndim]
     sizes: dict[str, int] = {}
+    own: list[dict[str, int]] = []  # each operand's own sizes (1 where it broadcasts)
     expanded: list[str] = []
     for term, shape in zip(terms, shapes):
         if "..." in term:
-            own = len(shape) - (len(term) - 3)
-            term = term.replace("...", fill[ellipsis_ndim - own :])
+            count = len(shape) - (len(term) - 3)
+            term = term.replace("...", fill[ellipsis_ndim - count :])
+        own.append(dict(zip(term, shape)))
         for letter, size in zip(term, shape):
             sizes[letter] = max(sizes.get(letter, 1), size)
         expanded.append(term)
@@ -133,16 +140,24 @@ def einsum_count(equation: str, shapes: list[Shape]) -> Count:
         letters = "".join(t.replace("...", "") for t in terms)
         output = fill + "".join(sorted(c for c in set(letters) if letters.count(c) == 1))
     if len(expanded) == 1:
-        in_numel = math.prod(sizes[c] for c in expanded[0])
+        in_numel = math.prod(own[0].values())
         return Count(0, in_numel - math.prod(sizes[c] for c in output))
-    macs = 0
-    current = expanded[0]
+    macs = reduce_adds = 0
+    current, current_sizes = expanded[0], own[0]
     for position in range(1, len(expanded)):
-        involved = set(current) | set(expanded[position])
-        macs += math.prod(sizes[c] for c in involved)
+        other, other_sizes = expanded[position], own[position]
         still_needed = set(output).union(*expanded[position + 1 :])
+        # Like torch, first sum away indices that only one side has and nothing later needs.
+        kept = []
+        for side, side_sizes, partner in ((current, current_sizes, other), (other, other_sizes, current)):
+            keep = [c for c in side if c in partner or c in still_needed]
+            reduce_adds += math.prod(side_sizes.values()) - math.prod(side_sizes[c] for c in keep)
+            kept.append({c: side_sizes[c] for c in keep})
+        involved = {c: max(kept[0].get(c, 1), kept[1].get(c, 1)) for c in {**kept[0], **kept[1]}}
+        macs += math.prod(involved.values())
         current = "".join(c for c in involved if c in still_needed)
-    return Count(macs, 2 * macs)
+        current_sizes = {c: involved[c] for c in current}
+    return Count(macs, 2 * macs + reduce_adds)
 
 
 @register_formula(torch.einsum, family="matmul")

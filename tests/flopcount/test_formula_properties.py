@@ -407,19 +407,37 @@ def brute_contract(operands, terms, out_term):
     return out, points
 
 
+def brute_sum_lonely(operand, term: str, keep: set[str]):
+    """Sum away the letters of ``term`` that are not in ``keep``; count the adds."""
+    lonely = [c for c in term if c not in keep]
+    if not lonely:
+        return operand, term, 0
+    reduced = operand.sum(axis=tuple(term.index(c) for c in lonely))
+    return reduced, "".join(c for c in term if c in keep), operand.size - reduced.size
+
+
 def brute_einsum_left_to_right(equation: str, operands):
-    """Contract pairwise left to right by brute force; (result, MACs) summed per step."""
+    """Contract pairwise left to right by brute force.
+
+    Per step, letters that only one side has and nothing later needs are summed away
+    first (adds, as torch does); the pairwise product then loops over the remaining
+    index space, one MAC per point. Returns (result, MACs, adds).
+    """
     lhs, _, rhs = equation.partition("->")
     terms = lhs.split(",")
     current, term = operands[0], terms[0]
-    macs = 0
+    macs = adds = 0
     for position in range(1, len(terms)):
+        other, other_term = operands[position], terms[position]
         needed = set(rhs).union(*terms[position + 1 :])
-        keep = "".join(c for c in sorted(set(term) | set(terms[position])) if c in needed)
-        current, points = brute_contract([current, operands[position]], [term, terms[position]], keep)
+        current, term, first = brute_sum_lonely(current, term, set(other_term) | needed)
+        other, other_term, second = brute_sum_lonely(other, other_term, set(term) | needed)
+        keep = "".join(c for c in sorted(set(term) | set(other_term)) if c in needed)
+        current, points = brute_contract([current, other], [term, other_term], keep)
         term = keep
         macs += points
-    return np.transpose(current, [term.index(c) for c in rhs]) if rhs else current, macs
+        adds += first + second
+    return (np.transpose(current, [term.index(c) for c in rhs]) if rhs else current), macs, adds
 
 
 def torch_path_macs(equation: str, shapes) -> int:
@@ -601,7 +619,7 @@ def _check_einsum(terms, out, explicit, shapes, ell_shapes):
     full_shapes = [tuple(e) + s for e, s in zip(ell_shapes, shapes)] if ell_shapes else shapes
     equation, reference_eq = _einsum_strings(terms, out, explicit, ell_shapes)
     operands = [torch.randn(s, dtype=torch.float64) for s in full_shapes]
-    expected, macs = brute_einsum_left_to_right(reference_eq, [o.numpy() for o in operands])
+    expected, macs, adds = brute_einsum_left_to_right(reference_eq, [o.numpy() for o in operands])
     if len(operands) == 2:
         model = Lambda2(lambda a, b: torch.einsum(equation, a, b))
     else:
@@ -610,7 +628,7 @@ def _check_einsum(terms, out, explicit, shapes, ell_shapes):
     assert np.allclose(result.numpy(), expected), f"{equation}: brute force is not torch's einsum"
     count = einsum_count(equation, full_shapes)
     assert count.macs == macs, f"{equation} {full_shapes}: einsum_count {count.macs}, brute force {macs}"
-    assert count.flops == 2 * macs
+    assert count.flops == 2 * macs + adds
     prof = profile(model, *operands)
     assert prof.capture.method == "fx"
     record = one_record(prof, "matmul")
@@ -1251,11 +1269,6 @@ def test_binary_shape_rule(shapes, op, data):
     assert rule.dtype == real.dtype, f"{op}: rule {rule.dtype}, torch {real.dtype}"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="shapes._binary keeps the tensor dtype for truediv of integer tensors (torch gives "
-    "float32) and for bool tensor (+,*) Python int (torch gives int64)",
-)
 @pytest.mark.parametrize(
     "a, b, op",
     [
@@ -1266,9 +1279,13 @@ def test_binary_shape_rule(shapes, op, data):
     ids=["int/int", "int/py-int", "bool+py-int"],
 )
 def test_binary_shape_rule_dtype_promotion(a, b, op):
+    """Integer/bool promotion is handed to torch (``_NoRule``), so dtypes and bytes are torch's."""
     real = op(a, b)
-    rule = fshapes._binary(*(v.to("meta") if isinstance(v, torch.Tensor) else v for v in (a, b)))
-    assert rule.dtype == real.dtype
+    try:
+        rule = fshapes._binary(*(v.to("meta") if isinstance(v, torch.Tensor) else v for v in (a, b)))
+    except fshapes._NoRule:
+        rule = None
+    assert rule is None or rule.dtype == real.dtype
     if isinstance(b, torch.Tensor):
         record = profile(Lambda2(op), a, b).layers[0]
     else:
