@@ -1,4 +1,4 @@
-"""Command-line interface: ``skinbench split|synth|train|evaluate``.
+"""Command-line interface: ``skinbench split|synth|train|evaluate|report``.
 
 Argument parsing lives here and only here; each sub-command calls library code.
 """
@@ -27,7 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     Returns:
         An ``argparse.ArgumentParser`` with the sub-commands ``split``, ``synth``,
-        ``train`` and ``evaluate`` (the CLI reference page is generated from it).
+        ``train``, ``evaluate`` and ``report`` (the CLI reference page is generated from it).
 
     Example:
         >>> args = build_parser().parse_args(["synth", "--out", "data", "--n", "70"])
@@ -40,6 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_synth_command(sub)
     _add_train_command(sub)
     _add_evaluate_command(sub)
+    _add_report_command(sub)
     del sub  # sub-commands are added by the skinbench issues
     return parser
 
@@ -220,6 +221,48 @@ def _run_evaluate(args: argparse.Namespace) -> int:
     except (ConfigError, DataError, OSError) as exc:
         raise CliError(str(exc)) from None
     _print_metrics(metrics, args.run)
+    return 0
+
+
+def _add_report_command(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "report",
+        help="write a report (cost, Tables III-IV, Pareto fronts, figures) of one or more runs",
+        description="Write DIR/report.md and DIR/report.html with the cost of every run's model, the "
+        "paper's Tables III and IV recomputed, deviations from a baseline run, accuracy-vs-cost Pareto "
+        "fronts and the paper's figures per run, plus every number as CSV/JSON (DIR/tables, DIR/numbers.json).",
+    )
+    p.add_argument("runs", nargs="+", metavar="RUN", help="run folders written by skinbench train")
+    p.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    p.add_argument("--baseline", help="run compared with in the deviation table (default: the custom_cnn run)")
+    p.add_argument("--no-speed", action="store_false", dest="speed", help="skip the latency/throughput measurement")
+    p.add_argument("--device", default="cpu", help="where speed is measured: cpu or cuda (default: cpu)")
+    p.add_argument("--batch", type=int, default=32, help="batch size of the throughput measurement (default: 32)")
+    p.add_argument("--warmup", type=int, default=2, help="untimed calls before timing (default: 2)")
+    p.add_argument("--repeats", type=int, default=5, help="timed calls, the median is reported (default: 5)")
+    p.add_argument("--speed-threads", type=int, default=1, dest="speed_threads",
+                   help="torch CPU threads while timing, 0 = torch's default (default: 1)")
+    p.set_defaults(func=_run_report)
+
+
+def _run_report(args: argparse.Namespace) -> int:
+    """Handler of ``skinbench report``."""
+    import shlex
+
+    from skinbench.cost import SpeedOptions
+    from skinbench.reports.report import build_report
+    from skinbench.reports.runs import RunFormatError
+
+    speed = (SpeedOptions(device=args.device, batch=args.batch, warmup=args.warmup, repeats=args.repeats,
+                          threads=args.speed_threads) if args.speed else None)
+    command = "skinbench " + shlex.join(sys.argv[1:]) if sys.argv[1:2] == ["report"] else ""
+    try:
+        result = build_report(args.runs, args.out, speed=speed, baseline=args.baseline, command=command)
+    except (RunFormatError, OSError, ValueError) as exc:
+        raise CliError(str(exc)) from None
+    except KeyError as exc:
+        raise CliError(str(exc.args[0])) from None
+    print(f"wrote {result.markdown} and {result.html} ({len(result.files)} files)")
     return 0
 
 

@@ -1,0 +1,133 @@
+"""Accuracy-vs-cost Pareto fronts: the non-dominated set, its table and its plot.
+
+A point is a model with a cost (MACs, parameters, latency: lower is better) and a score
+(accuracy, balanced accuracy, macro F1: higher is better). Point ``a`` dominates ``b``
+when ``cost_a <= cost_b`` and ``score_a >= score_b`` with at least one strict inequality.
+The front is every point no other point dominates. Consequences, all tested:
+
+* identical points (duplicates) do not dominate each other: all copies are on the front;
+* of two points with the same cost, only the higher score can be on the front (and vice
+  versa for the same score);
+* points with a missing (NaN) cost or score are never on the front.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from pathlib import Path
+
+import pandas as pd
+
+#: Scores (higher is better) and costs (lower is better) of the report's fronts.
+SCORES = {"accuracy": "accuracy", "balanced_accuracy": "balanced accuracy", "f1_macro": "macro F1"}
+COSTS = {"macs": "MACs (flopcount convention)", "params": "parameters", "latency_ms": "latency, batch 1 (ms)"}
+
+
+def pareto_front(costs: Sequence[float], scores: Sequence[float]) -> list[int]:
+    """Indices of the non-dominated points (minimise cost, maximise score), in input order.
+
+    Args:
+        costs: One cost per point.
+        scores: One score per point, same length.
+
+    Returns:
+        The indices of the points on the front, ascending.
+
+    Raises:
+        ValueError: ``costs`` and ``scores`` differ in length.
+
+    Example:
+        >>> pareto_front([1, 2, 3, 4], [0.5, 0.7, 0.6, 0.9])   # (3, 0.6) is dominated by (2, 0.7)
+        [0, 1, 3]
+        >>> pareto_front([1, 1, 2], [0.5, 0.5, 0.4])           # duplicates both stay
+        [0, 1]
+        >>> pareto_front([1, 1], [0.4, 0.5])                   # same cost: the better score wins
+        [1]
+        >>> pareto_front([], [])
+        []
+    """
+    if len(costs) != len(scores):
+        raise ValueError(f"{len(costs)} costs but {len(scores)} scores")
+    pts = [(float(c), float(s)) for c, s in zip(costs, scores)]
+    valid = [i for i, (c, s) in enumerate(pts) if not (math.isnan(c) or math.isnan(s))]
+    front = []
+    for i in valid:
+        ci, si = pts[i]
+        dominated = any(
+            pts[j][0] <= ci and pts[j][1] >= si and (pts[j][0] < ci or pts[j][1] > si) for j in valid if j != i
+        )
+        if not dominated:
+            front.append(i)
+    return front
+
+
+def front_table(frame: pd.DataFrame, *, label: str = "run") -> pd.DataFrame:
+    """Every (score, cost) front of ``frame`` as one long table.
+
+    Args:
+        frame: One row per model with a ``label`` column and the :data:`SCORES` and
+            :data:`COSTS` columns (missing columns are skipped).
+        label: Name of the column that names the models.
+
+    Returns:
+        Columns ``score, cost, rank, <label>, score_value, cost_value``: the models on
+        each front, ordered by increasing cost (``rank`` 1 is the cheapest).
+
+    Example:
+        >>> f = pd.DataFrame({"run": ["a", "b", "c"], "accuracy": [0.5, 0.7, 0.6], "macs": [1, 2, 3]})
+        >>> front_table(f)[["score", "cost", "rank", "run"]].values.tolist()
+        [['accuracy', 'macs', 1, 'a'], ['accuracy', 'macs', 2, 'b']]
+    """
+    rows = []
+    for score in SCORES:
+        for cost in COSTS:
+            if score not in frame or cost not in frame:
+                continue
+            idx = pareto_front(frame[cost].tolist(), frame[score].tolist())
+            on = frame.iloc[idx].sort_values([cost, score], ascending=[True, False], kind="stable")
+            for rank, (_, row) in enumerate(on.iterrows(), start=1):
+                rows.append({"score": score, "cost": cost, "rank": rank, label: row[label],
+                             "score_value": float(row[score]), "cost_value": float(row[cost])})
+    return pd.DataFrame(rows, columns=["score", "cost", "rank", label, "score_value", "cost_value"])
+
+
+def plot_fronts(frame: pd.DataFrame, cost: str, out_stem: str | Path, *, label: str = "run") -> list[Path]:
+    """Plot the three score-vs-``cost`` fronts side by side; save ``out_stem`` .png and .svg.
+
+    Every model is a labelled point; the front is drawn as a step line with its points
+    highlighted; the cost axis is log-scaled.
+
+    Args:
+        frame: As for :func:`front_table`.
+        cost: One of :data:`COSTS`.
+        out_stem: Output path without suffix.
+        label: Column naming the models.
+
+    Returns:
+        The written PNG and SVG paths.
+    """
+    from skinbench.reports.figures import new_figure, save_figure
+
+    fig, axes = new_figure(1, len(SCORES), size=(4.2 * len(SCORES), 3.6))
+    for ax, (score, score_name) in zip(axes, SCORES.items()):
+        data = frame[[label, cost, score]].dropna()
+        data = data[data[cost] > 0]
+        idx = set(pareto_front(data[cost].tolist(), data[score].tolist()))
+        on = [i for i in range(len(data)) if i in idx]
+        off = [i for i in range(len(data)) if i not in idx]
+        ax.scatter(data[cost].iloc[off], data[score].iloc[off], color="0.6", label="dominated", zorder=2)
+        front = data.iloc[on].sort_values(cost)
+        ax.step(front[cost], front[score], where="post", color="C3", lw=1.5, zorder=1)
+        ax.scatter(front[cost], front[score], color="C3", s=50, label="Pareto front", zorder=3)
+        for _, row in data.iterrows():
+            ax.annotate(str(row[label]), (row[cost], row[score]), textcoords="offset points", xytext=(4, 4),
+                        fontsize=7)
+        if len(data):
+            ax.set_xscale("log")
+        ax.set_xlabel(COSTS[cost] + " (log)")
+        ax.set_ylabel(score_name)
+        ax.set_title(f"{score_name} vs {COSTS[cost].split(' (')[0]}", fontsize=9)
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=7, loc="lower right")
+    return save_figure(fig, out_stem)

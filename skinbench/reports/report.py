@@ -1,0 +1,236 @@
+"""``skinbench report``: one report (markdown + HTML + every number as CSV/JSON) from run folders.
+
+Layout of the output folder::
+
+    report.md, report.html        the report (the HTML shows the PNG figures inline)
+    numbers.json                  every table below, as records
+    tables/<name>.{md,tex,csv,json}   runs, cost, accuracy, table3, table4, deviation, pareto
+    figures/<run>/{curves,confusion,roc}.{png,svg}   Figs. 4-7 of the paper, per run
+    figures/pareto_{macs,params,latency_ms}.{png,svg}
+
+Costs of the runs are counted at each run's own image size; Tables III and IV use the
+paper's 224 px and 7 classes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from skinbench.cost import SpeedOptions, count, epoch_seconds, model_cost
+from skinbench.reports import figures, pareto
+from skinbench.reports.paper import PAPER_IMAGE_SIZE, PAPER_NUM_CLASSES
+from skinbench.reports.render import Block, Heading, Image, Table, Text, to_html_report, to_markdown_report
+from skinbench.reports.runs import RunRecord, load_runs
+from skinbench.reports.tables import deviation_table, table3, table4, to_records, write_table
+
+COST_COLUMNS = ["run", "model", "image_size", "params", "trainable", "macs", "flops", "macs_torchvision", "macs_paper",
+                "latency_ms", "throughput", "batch", "peak_memory_mb", "speed_device", "epoch_s", "train_s",
+                "train_device"]
+ACCURACY_COLUMNS = ["run", "model", "image_size", "epochs", "n_test", "accuracy", "balanced_accuracy", "f1_macro",
+                    "auc_macro", "baseline_accuracy"]
+
+
+@dataclass
+class ReportResult:
+    """What :func:`build_report` wrote.
+
+    Attributes:
+        markdown: ``report.md``.
+        html: ``report.html``.
+        files: Every file written, relative to the output folder.
+        frames: The report's tables by name.
+    """
+
+    markdown: Path
+    html: Path
+    files: list[str] = field(default_factory=list)
+    frames: dict[str, pd.DataFrame] = field(default_factory=dict)
+
+
+def run_row(run: RunRecord, speed: SpeedOptions | None, cache: dict | None = None) -> dict[str, Any]:
+    """One row of the runs table: the model's cost at the run's image size, training time, test scores."""
+    cache = {} if cache is None else cache
+    size = int(run.metrics["image_size"])
+    unfreeze = run.config.get("unfreeze_stages", 1)
+    key = (run.model, size, run.num_outputs, unfreeze)
+    if key not in cache:
+        cache[key] = model_cost(run.model, image_size=size, num_outputs=run.num_outputs,
+                                unfreeze_stages=unfreeze, speed=speed)
+    cost = dict(cache[key])
+    cost["speed_device"] = cost.pop("device", None)
+    m = run.metrics
+    row: dict[str, Any] = {"run": run.name, **cost, **epoch_seconds(run.history)}
+    row.update({
+        "train_device": run.config.get("device", "?") + (" (config)" if run.config.get("device") == "auto" else ""),
+        "epochs": len(run.history),
+        "n_test": m["n"],
+        "accuracy": m["accuracy"],
+        "balanced_accuracy": m["balanced_accuracy"],
+        "f1_macro": m["f1"]["macro"],
+        "auc_macro": m["auc_macro"],
+        "baseline_accuracy": (m.get("baseline") or {}).get("accuracy"),
+    })
+    return row
+
+
+def runs_frame(runs: list[RunRecord], speed: SpeedOptions | None) -> pd.DataFrame:
+    """The one data frame behind the cost, accuracy, deviation and Pareto tables (a row per run)."""
+    cache: dict = {}
+    frame = pd.DataFrame([run_row(r, speed, cache) for r in runs])
+    for col in COST_COLUMNS + ACCURACY_COLUMNS:
+        if col not in frame:
+            frame[col] = None
+    return frame
+
+
+def _atomic_text(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
+
+
+def _first(runs: list[RunRecord], model: str) -> RunRecord | None:
+    return next((r for r in runs if r.model == model), None)
+
+
+def _describe(run: RunRecord) -> str:
+    c = run.config
+    pretrained = "" if run.model == "custom_cnn" else (", ImageNet weights" if c.get("pretrained") else ", random init")
+    return f"run {run.name} ({run.metrics['image_size']} px, {len(run.history)} epochs{pretrained}, n={run.metrics['n']} test images)"
+
+
+def build_report(
+    run_dirs: list[str | Path],
+    out: str | Path,
+    *,
+    speed: SpeedOptions | None = None,
+    baseline: str | None = None,
+    command: str = "",
+) -> ReportResult:
+    """Write the full report of ``run_dirs`` into ``out``.
+
+    Args:
+        run_dirs: Run folders written by ``skinbench train``.
+        out: Output folder (created; existing report files are replaced).
+        speed: How to measure latency/throughput; None skips the measurement (and the
+            latency Pareto front).
+        baseline: Run name every metric is compared with in the deviation table
+            (default: the first ``custom_cnn`` run, else the first run).
+        command: The command line that made the report, quoted in it.
+
+    Returns:
+        The written paths and tables.
+
+    Raises:
+        skinbench.reports.runs.RunFormatError: A run folder is missing files or is incompatible.
+        KeyError: ``baseline`` names no run.
+    """
+    runs = load_runs(list(run_dirs))
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    frame = runs_frame(runs, speed)
+    base = baseline or (_first(runs, "custom_cnn") or runs[0]).name
+
+    paper_counts = {m: count(m, image_size=PAPER_IMAGE_SIZE, num_outputs=PAPER_NUM_CLASSES)
+                    for m in ("custom_cnn", "resnet50_tl")}
+    cnn_run, tl_run = _first(runs, "custom_cnn"), _first(runs, "resnet50_tl")
+    frames: dict[str, pd.DataFrame] = {
+        "runs": frame,
+        "cost": frame[[c for c in COST_COLUMNS if frame[c].notna().any() or c in ("run", "model")]
+                      + sorted(c for c in frame if c.endswith("_epoch_s") and c != "epoch_s")],
+        "accuracy": frame[ACCURACY_COLUMNS],
+        "table3": table3([r.model for r in runs], counts=dict(paper_counts)),
+        "table4": table4(cnn=paper_counts["custom_cnn"], tl=paper_counts["resnet50_tl"],
+                         acc_cnn=None if cnn_run is None else cnn_run.metrics["accuracy"] * 100,
+                         acc_tl=None if tl_run is None else tl_run.metrics["accuracy"] * 100,
+                         cnn_note=_describe(cnn_run) if cnn_run else "",
+                         tl_note=_describe(tl_run) if tl_run else ""),
+        "deviation": deviation_table(frame, base),
+        "pareto": pareto.front_table(frame.drop(columns=[] if speed else ["latency_ms"])),
+    }
+    files: list[str] = []
+    for name, f in frames.items():
+        files += [str(p.relative_to(out)) for p in write_table(f, out / "tables", name).values()]
+
+    figs: dict[str, list[str]] = {}
+    for run in runs:
+        stem = out / "figures" / run.name
+        written = (figures.plot_curves(run.history, stem / "curves", title=run.name)
+                   + figures.plot_confusion(run.metrics, stem / "confusion", title=run.name)
+                   + figures.plot_roc(run.metrics, stem / "roc", title=run.name))
+        figs[run.name] = [str(p.relative_to(out)) for p in written]
+        files += figs[run.name]
+    costs = [c for c in pareto.COSTS if c != "latency_ms" or speed is not None]
+    for cost in costs:
+        files += [str(p.relative_to(out)) for p in pareto.plot_fronts(frame, cost, out / "figures" / f"pareto_{cost}")]
+
+    _atomic_text(out / "numbers.json", json.dumps({k: to_records(v) for k, v in frames.items()}, indent=2) + "\n")
+    blocks = _blocks(runs, frames, costs, base, speed, command)
+    md, page = out / "report.md", out / "report.html"
+    _atomic_text(md, to_markdown_report(blocks))
+    _atomic_text(page, to_html_report(blocks, "skinbench report"))
+    files += ["numbers.json", "report.md", "report.html"]
+    return ReportResult(markdown=md, html=page, files=sorted(files), frames=frames)
+
+
+def _blocks(runs: list[RunRecord], frames: dict[str, pd.DataFrame], costs: list[str], base: str,
+            speed: SpeedOptions | None, command: str) -> list[Block]:
+    speed_line = ("Speed: not measured (`--no-speed`)." if speed is None else
+                  f"Speed: inference on random weights, {speed.warmup} warm-up calls then the median of "
+                  f"{speed.repeats}; latency at batch 1, throughput at batch {speed.batch}; peak memory on CUDA only.")
+    b: list[Block] = [
+        Heading("skinbench report", 1),
+        Text("Runs: " + ", ".join(f"`{r.name}` ({r.model})" for r in runs) + "."),
+    ]
+    if command:
+        b.append(Text(f"Made with `{command}`."))
+    b += [
+        Text("Every number is also in `numbers.json` and in `tables/` as CSV, JSON, markdown and LaTeX; all "
+             "formats of a table come from the same data frame. Parameters, MACs and FLOPs come from flopcount "
+             "(exact counts on the meta device); MACs and FLOPs are in the `flopcount` convention unless labelled "
+             "(`macs_torchvision`: conv/linear/matmul/attention only; `macs_paper`: eqs. 10-11, which the paper "
+             "prints as \"FLOPs\")."),
+        Heading("Cost of each model"),
+        Text("At each run's own image size, batch 1. `trainable`: parameters trained in the last phase. "
+             "`epoch_s`: mean training seconds per epoch from `history.csv`, `<phase>_epoch_s` per training "
+             "phase (`train_device` is the run's configured device). " + speed_line),
+        Table(frames["cost"], files="tables/cost"),
+        Heading("Test accuracy"),
+        Table(frames["accuracy"], caption="scores are fractions; baseline_accuracy: always predicting the most "
+              "frequent training class", files="tables/accuracy"),
+        Heading("Table III: total parameters"),
+        Text("Recomputed with flopcount at 224 px and 7 classes for the models skinbench builds; the other "
+             "models keep the paper's value, marked \"reported, not recomputed\". Deviations are recomputed - reported."),
+        Table(frames["table3"], files="tables/table3"),
+        Heading("Table IV: FLOP analysis"),
+        Text("Costs at 224 px, 7 classes. `paper_recomputed`: the same quantity from the paper's own inputs; "
+             "`flag`: the printed value disagrees with the arithmetic or with the model it describes. Cost "
+             "increase = (C_TL - C_CNN) / C_CNN x 100."),
+        Table(frames["table4"], files="tables/table4"),
+        Heading(f"Deviation of every metric from `{base}`"),
+        Text("Scores in %, so `abs_deviation` of a score is in percentage points; `rel_deviation_pct` = "
+             "(value - baseline) / |baseline| x 100, left empty with a note when the baseline is 0."),
+        Table(frames["deviation"], files="tables/deviation"),
+        Heading("Pareto fronts: accuracy vs cost"),
+        Text("A model is on a front when no other model is at most as costly and at least as accurate, and "
+             "strictly better in one of the two (identical models are all kept). Cost axes are log-scaled."),
+        Table(frames["pareto"], files="tables/pareto"),
+    ]
+    for cost in costs:
+        b.append(Image(f"figures/pareto_{cost}.png", f"Pareto fronts against {pareto.COSTS[cost]}"))
+    b.append(Heading("Figures of the paper, per run"))
+    for run in runs:
+        b += [
+            Heading(f"{run.name} ({run.model})", 3),
+            Image(f"figures/{run.name}/curves.png", f"{run.name}: accuracy and loss per epoch (Figs. 4-5)"),
+            Image(f"figures/{run.name}/confusion.png", f"{run.name}: test confusion matrix (Fig. 6)"),
+            Image(f"figures/{run.name}/roc.png", f"{run.name}: one-vs-rest ROC curves (Fig. 7)"),
+        ]
+    return b
