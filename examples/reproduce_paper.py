@@ -8,7 +8,7 @@ Usage::
 
 Trains the paper's two models (``custom_cnn``, ``resnet50_tl``) and three more torchvision
 models for the Pareto front, each into ``OUT/runs/<model>`` (a folder that already holds
-``metrics.json`` is reused, unless ``--fresh``), then writes the report to ``OUT/report``
+``metrics.json`` is reused and one with only ``last.pt`` resumed, unless ``--fresh``), then writes the report to ``OUT/report``
 (report.md, report.html, tables/, figures/). Without ``--data`` a synthetic dataset in the
 HAM10000 layout is generated into ``OUT/data`` (skinbench.data.write_synthetic).
 Only library calls (``skinbench.train.main``, ``skinbench.reports.report.build_report``);
@@ -97,10 +97,13 @@ def train_all(plan: Plan, data: Path) -> list[Path]:
             print(f"{model}: reusing {run} (pass --fresh to retrain)")
         else:
             start = time.perf_counter()
+            resume = (run / "last.pt").is_file()  # an interrupted run continues where it stopped
+            if resume:
+                print(f"{model}: resuming {run} from last.pt")
             metrics = train(TrainConfig(
                 data=str(data), out=str(run), model=model, image_size=plan.image_size, epochs=plan.epochs,
                 head_epochs=plan.head_epochs, batch_size=plan.batch_size, pretrained=plan.pretrained,
-                seed=plan.seed, threads=plan.threads, progress=plan.progress, patience=0,
+                seed=plan.seed, threads=plan.threads, progress=plan.progress, patience=0, resume=resume,
             ))
             print(f"{model}: test accuracy {metrics['accuracy']:.4f}, balanced accuracy "
                   f"{metrics['balanced_accuracy']:.4f} ({time.perf_counter() - start:.0f} s)")

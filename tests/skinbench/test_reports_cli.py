@@ -19,6 +19,9 @@ from skinbench.config import TrainConfig
 from skinbench.cost import count
 from skinbench.train import main as train
 
+# Trains two tiny models once for the module (about 20 s on 2 cores).
+pytestmark = pytest.mark.slow
+
 CHROMIUM = Path("/usr/bin/chromium")
 TABLES = ("runs", "cost", "accuracy", "table3", "table4", "deviation", "pareto")
 RUN_FIGURES = ("curves", "confusion", "roc")

@@ -34,6 +34,7 @@ def test_reproduce_tables_prints_and_writes_paper_values(tmp_path: Path, capsys:
     assert {p.name for p in tmp_path.iterdir()} == {f"table{n}.{f}" for n in (3, 4) for f in ("md", "tex", "csv", "json")}
 
 
+@pytest.mark.slow
 def test_reproduce_paper_end_to_end_on_synthetic_data(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     before = torch.get_num_threads()
     args = ["--out", str(tmp_path), "--models", "custom_cnn", "resnet18", "--n", "140", "--synthetic-size", "48", "36",
