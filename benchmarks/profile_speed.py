@@ -215,9 +215,9 @@ def render(payload: dict[str, Any]) -> str:
             f"{fmt_seconds(llama['flopcount_cold_s'])})\n"
             f"- memory: tracemalloc peak {_mib(llama['tracemalloc_peak_bytes'])}, peak-RSS growth while "
             f"profiling {_mib(llama['rss_growth_bytes'])}; target < 1 GB: "
-            f"{'met' if llama['memory_met'] else 'not met'} (the whole process peaks at "
-            f"{_mib(llama['process_peak_rss_bytes'])}, of which {_mib(llama['process_rss_before_profile_bytes'])} "
-            "before the first profile call, i.e. `import torch` and the meta model; FlopCounterMode's "
+            f"{'met' if llama['memory_met'] else 'not met'} (for context: the process's lifetime peak RSS is "
+            f"{_mib(llama['process_peak_rss_bytes'])} and its RSS just before the first profile call "
+            f"{_mib(llama['process_rss_before_profile_bytes'])}, mostly `import torch`; FlopCounterMode's "
             f"peak-RSS growth on the same model: {_mib(llama['flop_counter_rss_growth_bytes'])})",
         ]
     parts.append("Headlines:\n\n" + "\n".join(f"- {line}" for line in payload["headlines"]))
