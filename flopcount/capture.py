@@ -24,7 +24,7 @@ from torch import fx, nn
 
 from flopcount.dispatch import OpRecorder, aten_records, track_modules
 from flopcount.formulas.registry import is_registered
-from flopcount.graph_walk import GraphWalker, untraced
+from flopcount.graph_walk import SHAPE_QUERIES, GraphWalker, untraced
 from flopcount.records import LayerRecord
 from flopcount.shapes import META, has_tensor, meta_clone, to_meta
 
@@ -123,7 +123,7 @@ class LeafTracer(fx.Tracer):
 
 
 _MISSING = object()
-_SHAPE_METHODS = frozenset({"size", "dim", "numel", "nelement", "ndimension", "element_size", "stride", "is_contiguous", "is_floating_point", "is_complex"})
+_SHAPE_METHODS = frozenset(name.removeprefix("Tensor.") for name in SHAPE_QUERIES)
 
 
 def value_of(walker: GraphWalker, node: fx.Node) -> Any:

@@ -119,7 +119,7 @@ class GraphWalker:
         module = self.modules[node.target] if node.op == "call_module" else None
         target = self._target(node, module)
         path = node.target if module is not None else _module_path(node)
-        if module is None and (target is getattr or _python_only(args, kwargs)):
+        if module is None and (target is getattr or target in SHAPE_QUERIES or _python_only(args, kwargs)):
             return _run_python(node, args, kwargs)
         formula = lookup(target)
         if formula is None and node.op == "call_method":
@@ -206,6 +206,12 @@ class GraphWalker:
                 self.seen_params.add(id(tensor))
                 total += tensor.numel()
         return total
+
+
+#: Tensor methods that answer a question about the shape: Python values, not layers.
+SHAPE_QUERIES = frozenset(
+    f"Tensor.{name}" for name in ("size", "dim", "numel", "nelement", "ndimension", "element_size", "stride", "is_contiguous", "is_floating_point", "is_complex")
+)
 
 
 def untraced():

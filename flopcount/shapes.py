@@ -330,6 +330,32 @@ def _expand(x: torch.Tensor, *sizes: Any) -> torch.Tensor:
     return meta_empty(shape, x.dtype)
 
 
+def _multihead_attention_module(
+    module: nn.MultiheadAttention,
+    query: torch.Tensor,
+    key: torch.Tensor,
+    value: torch.Tensor,
+    key_padding_mask: Any = None,
+    need_weights: bool = True,
+    attn_mask: Any = None,
+    average_attn_weights: bool = True,
+    is_causal: bool = False,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    batched = query.dim() == 3
+    if query.shape[-1] != module.embed_dim or key.shape[:-1] != value.shape[:-1] or key.dim() != query.dim():
+        raise _NoRule  # let torch produce its own error message
+    output = meta_empty(tuple(query.shape), query.dtype)
+    if not need_weights:
+        return output, None
+    if batched:
+        batch, length, source = (query.shape[0], query.shape[1], key.shape[1]) if module.batch_first else (query.shape[1], query.shape[0], key.shape[0])
+        lead: tuple[int, ...] = (batch,)
+    else:
+        length, source, lead = query.shape[0], key.shape[0], ()
+    heads = () if average_attn_weights else (module.num_heads,)
+    return output, meta_empty((*lead, *heads, length, source), query.dtype)
+
+
 def _embedding_module(module: nn.Embedding, x: torch.Tensor) -> torch.Tensor:
     return meta_empty((*x.shape, module.embedding_dim), module.weight.dtype)
 
@@ -358,6 +384,7 @@ MODULE_SHAPE_RULES.update(
         nn.AdaptiveAvgPool3d: _adaptive_module, nn.AdaptiveMaxPool2d: _adaptive_module,
         nn.Flatten: _flatten_module,
         nn.Embedding: _embedding_module,
+        nn.MultiheadAttention: _multihead_attention_module,
     }
 )
 
