@@ -193,14 +193,14 @@ def eval_mode(model: nn.Module) -> Iterator[None]:
     Counting in eval mode makes the result independent of ``model.training`` (auxiliary
     heads and stochastic depth only run in training).
     """
-    flags = [(module, module.training) for module in model.modules()]
+    switched = [module for module in model.modules() if module.training]
     try:
-        for module, _ in flags:
+        for module in switched:
             module.training = False
         yield
     finally:
-        for module, flag in flags:
-            module.training = flag
+        for module in switched:
+            module.training = True
 
 
 def _is_tensor_tree(value: Any) -> bool:
