@@ -136,6 +136,15 @@ def write_section(path: Path, name: str, markdown: str) -> None:
     path.write_text(text)
 
 
+def publish(payload: dict[str, Any], markdown: str, json_path: Path, docs_path: Path | None, section: str) -> None:
+    """Print the tables, write the JSON and (unless ``docs_path`` is None) the docs section."""
+    print(markdown)
+    write_json(json_path, payload)
+    if docs_path:
+        write_section(docs_path, section, markdown)
+    print(f"\nwrote {json_path}" + (f" and {docs_path}" if docs_path else ""), file=sys.stderr)
+
+
 def fmt_seconds(seconds: float | None) -> str:
     """Readable duration: ``12.3 ms``, ``1.23 s``; ``-`` for none."""
     if seconds is None:

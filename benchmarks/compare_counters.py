@@ -41,8 +41,7 @@ from benchmarks._common import (  # noqa: E402
     machine_line,
     time_calls,
     version_of,
-    write_json,
-    write_section,
+    publish,
 )
 
 SECTION = "compare_counters"
@@ -545,12 +544,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "wall_s": time.perf_counter() - start,
     }
     payload["headlines"] = headlines(table, tools)
-    markdown = render(payload)
-    print(markdown)
-    write_json(json_path, payload)
-    if docs_path:
-        write_section(docs_path, SECTION, markdown)
-    print(f"\nwrote {json_path}" + (f" and {docs_path}" if docs_path else ""), file=sys.stderr)
+    publish(payload, render(payload), json_path, docs_path, SECTION)
     return payload
 
 

@@ -39,8 +39,7 @@ from benchmarks._common import (  # noqa: E402
     machine_line,
     time_calls,
     version_of,
-    write_json,
-    write_section,
+    publish,
 )
 
 SECTION = "pipeline_speed"
@@ -222,14 +221,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "training": train_rates(args.steps, args.quick),
     }
     payload["wall_s"] = time.perf_counter() - start
-    markdown = render(payload)
-    print(markdown)
     json_path = args.json or (QUICK_RESULTS if args.quick else RESULTS) / "pipeline_speed.json"
-    write_json(json_path, payload)
-    docs_path = args.docs or (None if args.quick else DOCS)
-    if docs_path:
-        write_section(docs_path, SECTION, markdown)
-    print(f"\nwrote {json_path}" + (f" and {docs_path}" if docs_path else ""), file=sys.stderr)
+    publish(payload, render(payload), json_path, args.docs or (None if args.quick else DOCS), SECTION)
     return payload
 
 

@@ -43,8 +43,7 @@ from benchmarks._common import (  # noqa: E402
     machine_line,
     time_calls,
     version_of,
-    write_json,
-    write_section,
+    publish,
 )
 
 SECTION = "profile_speed"
@@ -276,13 +275,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     }
     payload["headlines"] = headlines(payload)
     payload["wall_s"] = time.perf_counter() - start
-    print(render(payload))
     json_path = args.json or (QUICK_RESULTS if args.quick else RESULTS) / "profile_speed.json"
-    write_json(json_path, payload)
-    docs_path = args.docs or (None if args.quick else DOCS)
-    if docs_path:
-        write_section(docs_path, SECTION, render(payload))
-    print(f"\nwrote {json_path}" + (f" and {docs_path}" if docs_path else ""), file=sys.stderr)
+    publish(payload, render(payload), json_path, args.docs or (None if args.quick else DOCS), SECTION)
     return payload
 
 
