@@ -2,11 +2,12 @@
 
 The fx path traces with standard ``torch.nn`` layers (and any module class with a
 registered formula) as leaves, keeping the module hierarchy in each node's
-``nn_module_stack``. When fx cannot trace the model (data-dependent control flow,
-iteration over a tensor, untraceable code), :func:`capture_dispatch` runs a private
-meta-device clone of the model under :class:`~flopcount.dispatch.OpRecorder`; when even
-that needs real values (``.item()``, ``nonzero``), it runs a private real clone on the
-example inputs. The user's model is never modified.
+``nn_module_stack``, and with concrete shapes (see :class:`LeafTracer`). When fx still
+cannot trace the model (value-dependent control flow, ``*args`` forwards, item
+assignment into a tensor, other untraceable code), :func:`capture_dispatch` runs a
+private meta-device clone of the model under :class:`~flopcount.dispatch.OpRecorder`;
+when even that needs real values (``.item()``, ``nonzero``), it runs a private real
+clone on the example inputs. The user's model is never modified.
 """
 
 from __future__ import annotations
@@ -59,10 +60,11 @@ class LeafTracer(fx.Tracer):
     """fx tracer with concrete shapes.
 
     Leaves are standard ``torch.nn`` layers and formula-registered modules. With a
-    walker attached, every node's meta value is computed as soon as the node is created,
-    so ``x.shape``, ``x.size(1)``, ``len(x)`` and ``B, L, D = x.shape`` give plain Python
-    ints during tracing (the profile is for one input shape anyway) and shape-dependent
-    control flow traces; only value-dependent control flow still fails.
+    walker attached, new nodes are queued and their meta values computed (in order, in
+    batches) whenever tracing needs a concrete answer, so ``x.shape``, ``x.size(1)``,
+    ``len(x)``, ``for row in x`` and ``B, L, D = x.shape`` give plain Python values during
+    tracing (the profile is for one input shape anyway) and shape-dependent control
+    flow traces; only value-dependent control flow still fails.
     """
 
     def __init__(self, walker: GraphWalker | None = None) -> None:
