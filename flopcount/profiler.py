@@ -131,7 +131,7 @@ class Profile:
             key = ".".join(parts[:depth])
             groups.setdefault(key, []).append(record)
         return [
-            _aggregate(name, self.module_types.get(name) or _group_type(records, name), records)
+            _aggregate(name, self.module_types.get(name, "(group)"), records)
             for name, records in groups.items()
         ]
 
@@ -200,13 +200,6 @@ def _aggregate(name: str, type_name: str, records: list[LayerRecord]) -> Aggrega
         flops=sum(r.flops for r in records),
         activation_bytes=sum(r.activation_bytes for r in records),
     )
-
-
-def _group_type(records: list[LayerRecord], name: str) -> str:
-    exact = [r.type for r in records if r.name == name]
-    if len(records) == 1 or (exact and len(set(exact)) == 1 and len(exact) == len(records)):
-        return records[0].type
-    return "(group)"
 
 
 # ---------------------------------------------------------------------- profile()

@@ -41,7 +41,6 @@ def build_parser() -> argparse.ArgumentParser:
     _add_train_command(sub)
     _add_evaluate_command(sub)
     _add_report_command(sub)
-    del sub  # sub-commands are added by the skinbench issues
     return parser
 
 

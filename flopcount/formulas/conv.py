@@ -63,28 +63,24 @@ def conv_module(call: OpCall) -> Count:
     )
 
 
-@register_formula(F.conv1d, F.conv2d, F.conv3d, family="conv")
-def conv_function(call: OpCall) -> Count:
-    """``F.conv1d/2d/3d(input, weight, bias, ...)``."""
-    return conv_count(
-        call.arg(0, "input").shape,
-        call.arg(1, "weight").shape,
-        call.out.shape,
-        transposed=False,
-        bias=call.arg(2, "bias") is not None,
-    )
+def _functional_conv(transposed: bool):
+    def formula(call: OpCall) -> Count:
+        """``F.conv{,_transpose}Nd(input, weight, bias, ...)``."""
+        return conv_count(
+            call.arg(0, "input").shape,
+            call.arg(1, "weight").shape,
+            call.out.shape,
+            transposed=transposed,
+            bias=call.arg(2, "bias") is not None,
+        )
+
+    return formula
 
 
-@register_formula(F.conv_transpose1d, F.conv_transpose2d, F.conv_transpose3d, family="conv")
-def conv_transpose_function(call: OpCall) -> Count:
-    """``F.conv_transposeNd(input, weight, bias, ...)``."""
-    return conv_count(
-        call.arg(0, "input").shape,
-        call.arg(1, "weight").shape,
-        call.out.shape,
-        transposed=True,
-        bias=call.arg(2, "bias") is not None,
-    )
+register_formula(F.conv1d, F.conv2d, F.conv3d, family="conv")(_functional_conv(transposed=False))
+register_formula(F.conv_transpose1d, F.conv_transpose2d, F.conv_transpose3d, family="conv")(
+    _functional_conv(transposed=True)
+)
 
 
 @register_formula(aten.convolution, aten._convolution, family="conv")
