@@ -25,13 +25,14 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks._common import (  # noqa: E402
+from benchmarks._common import (
     DOCS,
     QUICK_RESULTS,
     RESULTS,
@@ -39,9 +40,9 @@ from benchmarks._common import (  # noqa: E402
     fmt_seconds,
     machine_info,
     machine_line,
+    publish,
     time_calls,
     version_of,
-    publish,
 )
 
 SECTION = "compare_counters"
@@ -134,8 +135,13 @@ TOOLS: dict[str, Tool] = {
     tool.name: tool
     for tool in (
         Tool("forward", "plain forward (no_grad)", "torch", "-", "baseline: time only"),
-        Tool("flopcount", "flopcount (torchvision conv.)", "flopcount", "MACs (`convention='torchvision'`)",
-             "none; flopcount's default FLOPs shown too"),
+        Tool(
+            "flopcount",
+            "flopcount (torchvision conv.)",
+            "flopcount",
+            "MACs (`convention='torchvision'`)",
+            "none; flopcount's default FLOPs shown too",
+        ),
         Tool("fvcore", "fvcore FlopCountAnalysis", "fvcore", '"flops" = MACs (one fused multiply-add = 1)', "none"),
         Tool("ptflops", "ptflops (pytorch backend)", "ptflops", "MACs", "none"),
         Tool("thop", "thop (ultralytics-thop)", "ultralytics-thop", "MACs", "none"),
@@ -277,8 +283,13 @@ def measure(tool: str, model_name: str, repeats: int, cell_budget_s: float) -> d
         return record
     extra = _flopcount_extra(result) if tool == "flopcount" else result.get("extra", {})
     record.update(
-        native=result.get("native"), macs=result.get("macs"), params=result.get("params"),
-        time_s=median, times_s=times, repeats=n, extra=extra,
+        native=result.get("native"),
+        macs=result.get("macs"),
+        params=result.get("params"),
+        time_s=median,
+        times_s=times,
+        repeats=n,
+        extra=extra,
     )
     return record
 
@@ -297,8 +308,9 @@ def worker_main(tool: str, models: list[str], repeats: int, cell_budget_s: float
 
 
 # ----------------------------------------------------------------------------- parent
-def run_tool(tool: str, models: list[str], repeats: int, cell_budget_s: float, timeout_s: float,
-             log_dir: Path) -> dict[str, dict[str, Any]]:
+def run_tool(
+    tool: str, models: list[str], repeats: int, cell_budget_s: float, timeout_s: float, log_dir: Path
+) -> dict[str, dict[str, Any]]:
     """Run ``tool`` on ``models`` in fresh worker processes; a crash or timeout fails one model.
 
     Returns:
@@ -306,16 +318,29 @@ def run_tool(tool: str, models: list[str], repeats: int, cell_budget_s: float, t
     """
     spec = TOOLS[tool]
     if spec.dist and version_of(spec.dist) is None:
-        return {m: {"tool": tool, "model": m, "status": "error", "error": f"not installed ({spec.dist})"}
-                for m in models}
+        return {
+            m: {"tool": tool, "model": m, "status": "error", "error": f"not installed ({spec.dist})"} for m in models
+        }
     results: dict[str, dict[str, Any]] = {}
     remaining = list(models)
     while remaining:
         out = log_dir / f"{tool}.jsonl"
         out.unlink(missing_ok=True)
         log = log_dir / f"{tool}.log"
-        cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", tool, "--models", ",".join(remaining),
-               "--repeats", str(repeats), "--cell-budget", str(cell_budget_s), "--worker-out", str(out)]
+        cmd = [
+            sys.executable,
+            str(Path(__file__).resolve()),
+            "--worker",
+            tool,
+            "--models",
+            ",".join(remaining),
+            "--repeats",
+            str(repeats),
+            "--cell-budget",
+            str(cell_budget_s),
+            "--worker-out",
+            str(out),
+        ]
         env = {**os.environ, "CUDA_VISIBLE_DEVICES": "", "PYTHONWARNINGS": "ignore"}
         failure = None
         with log.open("a") as fh:
@@ -357,8 +382,13 @@ def annotate(results: dict[str, dict[str, dict[str, Any]]], models: list[str]) -
             if rec.get("time_s") is not None and fwd_time:
                 rec["time_vs_forward"] = rec["time_s"] / fwd_time
             tools[tool] = rec
-        table[name] = {"shape": list(MODELS[name].shape), "reference_macs": ref, "reference_source": ref_source,
-                       "reference_tolerance_macs": TV_ROUNDING if source == "torchvision" else 0, "tools": tools}
+        table[name] = {
+            "shape": list(MODELS[name].shape),
+            "reference_macs": ref,
+            "reference_source": ref_source,
+            "reference_tolerance_macs": TV_ROUNDING if source == "torchvision" else 0,
+            "tools": tools,
+        }
     return table
 
 
@@ -392,10 +422,17 @@ def model_table(name: str, entry: dict[str, Any], repeats: int) -> str:
             continue
         native = "-" if rec.get("native") is None else fmt_count(rec["native"])
         ratio = rec.get("time_vs_forward")
-        rows.append([
-            label, native, fmt_count(rec.get("macs")), _delta(rec), fmt_count(rec.get("params")),
-            _time_cell(rec, repeats), "-" if ratio is None else f"{ratio:.2f}x",
-        ])
+        rows.append(
+            [
+                label,
+                native,
+                fmt_count(rec.get("macs")),
+                _delta(rec),
+                fmt_count(rec.get("params")),
+                _time_cell(rec, repeats),
+                "-" if ratio is None else f"{ratio:.2f}x",
+            ]
+        )
     headers = ["tool", "native total", "MACs", "vs exact", "params", "time / call", "time / forward"]
     return tabulate(rows, headers, tablefmt="github", disable_numparse=True)
 
@@ -419,8 +456,10 @@ def time_table(table: dict[str, Any], tools: list[str], repeats: int) -> str:
     """Models x tools: median wall time per profiling call."""
     from tabulate import tabulate
 
-    rows = [[name, *(_time_cell(e["tools"][t], repeats) if e["tools"][t]["status"] == "ok" else "error"
-                     for t in tools)] for name, e in table.items()]
+    rows = [
+        [name, *(_time_cell(e["tools"][t], repeats) if e["tools"][t]["status"] == "ok" else "error" for t in tools)]
+        for name, e in table.items()
+    ]
     return tabulate(rows, ["model", *tools], tablefmt="github", disable_numparse=True)
 
 
@@ -428,8 +467,7 @@ def tools_table(tools: list[str], versions: dict[str, str | None]) -> str:
     """The tools: version, native unit and the conversion to MACs."""
     from tabulate import tabulate
 
-    rows = [[t, TOOLS[t].label, versions.get(t) or "not installed", TOOLS[t].unit, TOOLS[t].conversion]
-            for t in tools]
+    rows = [[t, TOOLS[t].label, versions.get(t) or "not installed", TOOLS[t].unit, TOOLS[t].conversion] for t in tools]
     return tabulate(rows, ["key", "tool", "version", "native unit", "to MACs"], tablefmt="github")
 
 
@@ -441,20 +479,26 @@ def headlines(table: dict[str, Any], tools: list[str]) -> list[str]:
         recs = [e["tools"][tool] for e in table.values()]
         exact = sum(bool(r.get("matches_reference")) for r in recs)
         errors = sum(r["status"] != "ok" for r in recs)
-        lines.append(f"{tool}: matches the exact MAC count on {exact}/{n} models"
-                     + (f" ({errors} errors)" if errors else ""))
+        lines.append(
+            f"{tool}: matches the exact MAC count on {exact}/{n} models" + (f" ({errors} errors)" if errors else "")
+        )
     if "flopcount" in tools:
         for name, entry in table.items():
             ratio = entry["tools"]["flopcount"].get("time_vs_forward")
             if ratio is not None:
                 lines.append(f"flopcount profile time / plain forward, {name}: {ratio:.2f}x")
         for peer in (t for t in tools if t not in ("forward", "flopcount")):
-            ratios = [e["tools"][peer]["time_s"] / e["tools"]["flopcount"]["time_s"] for e in table.values()
-                      if e["tools"][peer].get("time_s") and e["tools"]["flopcount"].get("time_s")]
+            ratios = [
+                e["tools"][peer]["time_s"] / e["tools"]["flopcount"]["time_s"]
+                for e in table.values()
+                if e["tools"][peer].get("time_s") and e["tools"]["flopcount"].get("time_s")
+            ]
             if ratios:
                 geo = math.exp(statistics.fmean(math.log(r) for r in ratios))
-                lines.append(f"{peer} time / flopcount time: geometric mean {geo:.2f}x over {len(ratios)} models "
-                             f"(range {min(ratios):.2f}x-{max(ratios):.2f}x)")
+                lines.append(
+                    f"{peer} time / flopcount time: geometric mean {geo:.2f}x over {len(ratios)} models "
+                    f"(range {min(ratios):.2f}x-{max(ratios):.2f}x)"
+                )
     return lines
 
 
@@ -497,12 +541,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--tools", help=f"comma-separated subset of {', '.join(TOOLS)}")
     parser.add_argument("--models", help=f"comma-separated subset of {', '.join(MODELS)}")
     parser.add_argument("--repeats", type=int, default=5, help="timed calls per cell (default 5)")
-    parser.add_argument("--cell-budget", type=float, default=25.0,
-                        help="seconds of timed calls per cell before repeats are reduced (default 25)")
+    parser.add_argument(
+        "--cell-budget",
+        type=float,
+        default=25.0,
+        help="seconds of timed calls per cell before repeats are reduced (default 25)",
+    )
     parser.add_argument("--timeout", type=float, default=600.0, help="seconds per worker process (default 600)")
     parser.add_argument("--json", type=Path, help="results JSON (default benchmarks/results/compare_counters.json)")
-    parser.add_argument("--docs", type=Path, help="markdown file to update (default docs/benchmarks.md; "
-                        "--quick updates none unless given)")
+    parser.add_argument(
+        "--docs",
+        type=Path,
+        help="markdown file to update (default docs/benchmarks.md; --quick updates none unless given)",
+    )
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--worker-out", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)

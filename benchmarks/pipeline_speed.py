@@ -30,16 +30,16 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks._common import (  # noqa: E402
+from benchmarks._common import (
     DOCS,
     QUICK_RESULTS,
     REPO_ROOT,
     RESULTS,
     machine_info,
     machine_line,
+    publish,
     time_calls,
     version_of,
-    publish,
 )
 
 SECTION = "pipeline_speed"
@@ -107,8 +107,13 @@ def data_rates(n: int, repeats: int) -> dict[str, Any]:
         for size in SIZES:
             decode_s, folder = time_decode(paths, size, max(1, min(repeats, 3)), workdir)
             read_s = time_read(paths, size, folder, repeats)
-            rows[str(size)] = {"decode_s": decode_s, "read_s": read_s, "decode_images_per_s": len(paths) / decode_s,
-                               "read_images_per_s": len(paths) / read_s, "speedup": decode_s / read_s}
+            rows[str(size)] = {
+                "decode_s": decode_s,
+                "read_s": read_s,
+                "decode_images_per_s": len(paths) / decode_s,
+                "read_images_per_s": len(paths) / read_s,
+                "speedup": decode_s / read_s,
+            }
     return {"images": len(paths), "source": source, "sizes": rows}
 
 
@@ -158,8 +163,12 @@ def train_rates(steps: int, quick: bool) -> dict[str, Any]:
         for name in MODELS[:1] if quick else MODELS:
             for size in SIZES[:1] if quick else SIZES:
                 n = steps if device == "cpu" else steps * 5
-                out[f"{device}/{name}/{size}"] = {"device": device, "model": name, "size": size,
-                                                  **train_rate(name, size, device, n)}
+                out[f"{device}/{name}/{size}"] = {
+                    "device": device,
+                    "model": name,
+                    "size": size,
+                    **train_rate(name, size, device, n),
+                }
     return out
 
 
@@ -168,24 +177,38 @@ def render(payload: dict[str, Any]) -> str:
     from tabulate import tabulate
 
     data = payload["data"]
-    rows = [[f"{size} px", f"{r['decode_images_per_s']:,.0f}", f"{r['read_images_per_s']:,.0f}", f"{r['speedup']:.0f}x"]
-            for size, r in data["sizes"].items()]
-    train = [[r["device"], r["model"], f"{r['size']} px", r["batch"], r["steps"], f"{r['images_per_s']:,.1f}"]
-             for r in payload["training"].values()]
-    return "\n\n".join([
-        machine_line(payload["machine"]),
-        f"Data: {data['images']:,} images, {data['source']}. Decode = `cached_images` into an empty cache "
-        f"folder (JPEG decode + resize + `.npy` write, {payload['decode_workers']} threads; median of "
-        f"{min(payload['repeats'], 3)} fresh folders); read = `cached_images` on the filled folder + copy to RAM "
-        f"(warm OS page cache; median of {payload['repeats']} after a warm-up).",
-        tabulate(rows, ["size", "decode (images/s)", "cache read (images/s)", "read / decode speed-up"],
-                 tablefmt="github", disable_numparse=True),
-        "Training: Adam (lr 1e-4), cross-entropy, one random batch reused, every parameter trainable "
-        f"(`build_model(name, 7, pretrained=False, image_size=size)`); one warm-up step, then at least "
-        f"{payload['steps']} timed steps, more (up to {10 * payload['steps']}) until 3 s have passed.",
-        tabulate(train, ["device", "model", "size", "batch", "timed steps", "train images/s"],
-                 tablefmt="github", disable_numparse=True),
-    ])
+    rows = [
+        [f"{size} px", f"{r['decode_images_per_s']:,.0f}", f"{r['read_images_per_s']:,.0f}", f"{r['speedup']:.0f}x"]
+        for size, r in data["sizes"].items()
+    ]
+    train = [
+        [r["device"], r["model"], f"{r['size']} px", r["batch"], r["steps"], f"{r['images_per_s']:,.1f}"]
+        for r in payload["training"].values()
+    ]
+    return "\n\n".join(
+        [
+            machine_line(payload["machine"]),
+            f"Data: {data['images']:,} images, {data['source']}. Decode = `cached_images` into an empty cache "
+            f"folder (JPEG decode + resize + `.npy` write, {payload['decode_workers']} threads; median of "
+            f"{min(payload['repeats'], 3)} fresh folders); read = `cached_images` on the filled folder + copy to RAM "
+            f"(warm OS page cache; median of {payload['repeats']} after a warm-up).",
+            tabulate(
+                rows,
+                ["size", "decode (images/s)", "cache read (images/s)", "read / decode speed-up"],
+                tablefmt="github",
+                disable_numparse=True,
+            ),
+            "Training: Adam (lr 1e-4), cross-entropy, one random batch reused, every parameter trainable "
+            f"(`build_model(name, 7, pretrained=False, image_size=size)`); one warm-up step, then at least "
+            f"{payload['steps']} timed steps, more (up to {10 * payload['steps']}) until 3 s have passed.",
+            tabulate(
+                train,
+                ["device", "model", "size", "batch", "timed steps", "train images/s"],
+                tablefmt="github",
+                disable_numparse=True,
+            ),
+        ]
+    )
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -211,9 +234,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     payload: dict[str, Any] = {
         "schema": "flopcount.benchmarks.pipeline_speed/1",
         "machine": info,
-        "versions": {"flopcount": version_of("flopcount"), "torch": info["torch"],
-                     "torchvision": version_of("torchvision"), "pillow": version_of("pillow"),
-                     "numpy": version_of("numpy")},
+        "versions": {
+            "flopcount": version_of("flopcount"),
+            "torch": info["torch"],
+            "torchvision": version_of("torchvision"),
+            "pillow": version_of("pillow"),
+            "numpy": version_of("numpy"),
+        },
         "repeats": args.repeats,
         "steps": args.steps,
         "decode_workers": min(4, os.cpu_count() or 1),

@@ -33,7 +33,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks._common import (  # noqa: E402
+from benchmarks._common import (
     DOCS,
     QUICK_RESULTS,
     RESULTS,
@@ -41,9 +41,9 @@ from benchmarks._common import (  # noqa: E402
     fmt_seconds,
     machine_info,
     machine_line,
+    publish,
     time_calls,
     version_of,
-    publish,
 )
 
 SECTION = "profile_speed"
@@ -85,10 +85,18 @@ def time_model(name: str, repeats: int) -> dict[str, Any]:
     ratio = prof / fwd
     target = TARGETS.get(name)
     return {
-        "shape": list(shape), "forward_s": fwd, "forward_times_s": fwd_times, "profile_s": prof,
-        "profile_times_s": prof_times, "ratio": ratio, "target": target,
+        "shape": list(shape),
+        "forward_s": fwd,
+        "forward_times_s": fwd_times,
+        "profile_s": prof,
+        "profile_times_s": prof_times,
+        "ratio": ratio,
+        "target": target,
         "met": None if target is None else ratio <= target,
-        "flops": p.total_flops, "macs": p.total_macs, "params": p.total_params, "capture": p.capture.method,
+        "flops": p.total_flops,
+        "macs": p.total_macs,
+        "params": p.total_params,
+        "capture": p.capture.method,
     }
 
 
@@ -150,14 +158,24 @@ def llama_worker(repeats: int) -> dict[str, Any]:
     reference = zoo.llama_reference_macs(*LLAMA_TOKENS)
     macs = p.using("torchvision").total_macs
     return {
-        "tokens": list(LLAMA_TOKENS), "params": p.total_params, "capture": p.capture.method,
-        "reference_macs": reference, "flopcount_macs": macs, "flopcount_matches": macs == reference,
-        "flopcount_flops": p.total_flops, "flop_counter_macs": fcm_flops // 2,
+        "tokens": list(LLAMA_TOKENS),
+        "params": p.total_params,
+        "capture": p.capture.method,
+        "reference_macs": reference,
+        "flopcount_macs": macs,
+        "flopcount_matches": macs == reference,
+        "flopcount_flops": p.total_flops,
+        "flop_counter_macs": fcm_flops // 2,
         "flop_counter_matches": fcm_flops == 2 * reference,
-        "flopcount_cold_s": cold, "flopcount_s": fc_time, "flopcount_times_s": fc_times,
-        "flop_counter_s": fcm_time, "flop_counter_times_s": fcm_times,
-        "speed_ratio": fc_time / fcm_time, "speed_met": fc_time <= fcm_time,
-        "tracemalloc_peak_bytes": traced_peak, "rss_growth_bytes": rss_after - rss_before,
+        "flopcount_cold_s": cold,
+        "flopcount_s": fc_time,
+        "flopcount_times_s": fc_times,
+        "flop_counter_s": fcm_time,
+        "flop_counter_times_s": fcm_times,
+        "speed_ratio": fc_time / fcm_time,
+        "speed_met": fc_time <= fcm_time,
+        "tracemalloc_peak_bytes": traced_peak,
+        "rss_growth_bytes": rss_after - rss_before,
         "process_peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
         "process_rss_before_profile_bytes": rss_before,
         "flop_counter_rss_growth_bytes": fcm_rss_growth,
@@ -191,18 +209,30 @@ def render(payload: dict[str, Any]) -> str:
         f"flopcount {payload['versions']['flopcount']}; median of {payload['repeats']} calls after one "
         "warm-up, all in one process; `profile(model, input_shape=(1, 3, 224, 224))` vs "
         "`with torch.no_grad(): model(x)` on CPU.",
-        tabulate(rows, ["model", "plain forward", "flopcount profile", "profile / forward", "target"],
-                 tablefmt="github", disable_numparse=True),
+        tabulate(
+            rows,
+            ["model", "plain forward", "flopcount profile", "profile / forward", "target"],
+            tablefmt="github",
+            disable_numparse=True,
+        ),
     ]
     llama = payload.get("llama_7b")
     if llama and "error" in llama:
         parts.append(f"LLaMA-7B shapes on meta: error: {llama['error']}")
     elif llama:
         rows = [
-            ["flopcount `profile(model, tokens)`", fmt_seconds(llama["flopcount_s"]),
-             fmt_count(llama["flopcount_macs"]), "yes" if llama["flopcount_matches"] else "no"],
-            ["`FlopCounterMode` (FLOPs / 2)", fmt_seconds(llama["flop_counter_s"]),
-             fmt_count(llama["flop_counter_macs"]), "yes" if llama["flop_counter_matches"] else "no"],
+            [
+                "flopcount `profile(model, tokens)`",
+                fmt_seconds(llama["flopcount_s"]),
+                fmt_count(llama["flopcount_macs"]),
+                "yes" if llama["flopcount_matches"] else "no",
+            ],
+            [
+                "`FlopCounterMode` (FLOPs / 2)",
+                fmt_seconds(llama["flop_counter_s"]),
+                fmt_count(llama["flop_counter_macs"]),
+                "yes" if llama["flop_counter_matches"] else "no",
+            ],
         ]
         parts += [
             f"Decoder with LLaMA-7B shapes ({fmt_count(llama['params'])} parameters) built under "
@@ -228,15 +258,21 @@ def headlines(payload: dict[str, Any]) -> list[str]:
     lines = []
     for name, r in payload["models"].items():
         if r["target"] is not None:
-            lines.append(f"{name}: profile / forward = {r['ratio']:.3f}x (target <= {r['target']:.2f}x): "
-                         f"{'met' if r['met'] else 'not met'}")
+            lines.append(
+                f"{name}: profile / forward = {r['ratio']:.3f}x (target <= {r['target']:.2f}x): "
+                f"{'met' if r['met'] else 'not met'}"
+            )
     llama = payload.get("llama_7b") or {}
     if "speed_ratio" in llama:
-        lines.append(f"llama_7b on meta: flopcount / FlopCounterMode = {llama['speed_ratio']:.2f}x "
-                     f"(target <= 1): {'met' if llama['speed_met'] else 'not met'}")
+        lines.append(
+            f"llama_7b on meta: flopcount / FlopCounterMode = {llama['speed_ratio']:.2f}x "
+            f"(target <= 1): {'met' if llama['speed_met'] else 'not met'}"
+        )
         peak = max(llama["tracemalloc_peak_bytes"], llama["rss_growth_bytes"])
-        lines.append(f"llama_7b on meta: flopcount peak memory {_mib(peak)} (target < 1 GB): "
-                     f"{'met' if llama['memory_met'] else 'not met'}")
+        lines.append(
+            f"llama_7b on meta: flopcount peak memory {_mib(peak)} (target < 1 GB): "
+            f"{'met' if llama['memory_met'] else 'not met'}"
+        )
     return lines
 
 
@@ -267,8 +303,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     payload: dict[str, Any] = {
         "schema": "flopcount.benchmarks.profile_speed/1",
         "machine": info,
-        "versions": {"flopcount": version_of("flopcount"), "torch": info["torch"],
-                     "torchvision": version_of("torchvision")},
+        "versions": {
+            "flopcount": version_of("flopcount"),
+            "torch": info["torch"],
+            "torchvision": version_of("torchvision"),
+        },
         "repeats": args.repeats,
         "models": models,
         "llama_7b": None if args.no_llama else run_llama(args.repeats),

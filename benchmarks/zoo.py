@@ -12,7 +12,6 @@ Each comes with its exact MAC count derived by hand (``*_reference_macs``).
 
 from __future__ import annotations
 
-
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -82,7 +81,9 @@ class SDPABlock(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         batch, length, dim = x.shape
-        q, k, v = self.qkv(self.norm1(x)).reshape(batch, length, 3, self.heads, dim // self.heads).permute(2, 0, 3, 1, 4)
+        q, k, v = (
+            self.qkv(self.norm1(x)).reshape(batch, length, 3, self.heads, dim // self.heads).permute(2, 0, 3, 1, 4)
+        )
         attn = F.scaled_dot_product_attention(q, k, v, is_causal=True)
         x = x + self.proj(attn.transpose(1, 2).reshape(batch, length, dim))
         return x + self.fc2(F.gelu(self.fc1(self.norm2(x))))
@@ -175,10 +176,10 @@ def llama_7b() -> Decoder:
     return Decoder(**LLAMA_7B)
 
 
-def llama_reference_macs(batch: int, length: int, vocab: int = 32000, dim: int = 4096, layers: int = 32, hidden: int = 11008) -> int:
+def llama_reference_macs(
+    batch: int, length: int, vocab: int = 32000, dim: int = 4096, layers: int = 32, hidden: int = 11008
+) -> int:
     """Projections, SwiGLU MLP and LM head, plus the two attention products per layer."""
     tokens = batch * length
     per_layer = tokens * (4 * dim * dim + 3 * dim * hidden) + 2 * batch * length * length * dim
     return layers * per_layer + tokens * dim * vocab
-
-

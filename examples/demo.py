@@ -23,8 +23,8 @@ from flopcount import profile
 from skinbench.models import build_model
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import reproduce_paper  # noqa: E402
-import reproduce_tables  # noqa: E402
+import reproduce_paper
+import reproduce_tables
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -43,8 +43,10 @@ def profile_paper_models() -> None:
     for name, result in results.items():
         print(f"{name:<14}{result.total_params:>14,}{result.total_macs:>18,}{result.total_flops:>18,}")
     ratio = resnet.total_macs / cnn.total_macs
-    print(f"ResNet50 + TL needs {ratio:.2f}x the MACs of the custom CNN "
-          f"({(ratio - 1) * 100:+.1f}%), with {resnet.total_params / cnn.total_params:.2f}x the parameters.\n")
+    print(
+        f"ResNet50 + TL needs {ratio:.2f}x the MACs of the custom CNN "
+        f"({(ratio - 1) * 100:+.1f}%), with {resnet.total_params / cnn.total_params:.2f}x the parameters.\n"
+    )
 
 
 def demo_args(environ: dict[str, str] | os._Environ = os.environ) -> list[str]:
@@ -57,8 +59,21 @@ def demo_args(environ: dict[str, str] | os._Environ = os.environ) -> list[str]:
         ['--out', 'runs/demo-ham10000', '--data', '/d']
     """
     data = environ.get("SKINBENCH_DATA", "")
-    small = ["--image-size", "32", "--epochs", "2", "--head-epochs", "1", "--batch-size", "32", "--fresh",
-             "--speed-batch", "8", "--speed-repeats", "3"]
+    small = [
+        "--image-size",
+        "32",
+        "--epochs",
+        "2",
+        "--head-epochs",
+        "1",
+        "--batch-size",
+        "32",
+        "--fresh",
+        "--speed-batch",
+        "8",
+        "--speed-repeats",
+        "3",
+    ]
     if data:
         return ["--out", "runs/demo-ham10000", "--data", data, *small]
     return ["--out", "runs/demo", "--n", "280", "--synthetic-size", "64", "48", *small]

@@ -8,9 +8,9 @@ Usage::
 
 Trains the paper's two models (``custom_cnn``, ``resnet50_tl``) and three more torchvision
 models for the Pareto front, each into ``OUT/runs/<model>`` (a folder that already holds
-``metrics.json`` is reused and one with only ``last.pt`` resumed, unless ``--fresh``), then writes the report to ``OUT/report``
-(report.md, report.html, tables/, figures/). Without ``--data`` a synthetic dataset in the
-HAM10000 layout is generated into ``OUT/data`` (skinbench.data.write_synthetic).
+``metrics.json`` is reused and one with only ``last.pt`` resumed, unless ``--fresh``), then
+writes the report to ``OUT/report`` (report.md, report.html, tables/, figures/). Without
+``--data`` a synthetic dataset in the HAM10000 layout is generated into ``OUT/data`` (skinbench.data.write_synthetic).
 Only library calls (``skinbench.train.main``, ``skinbench.reports.report.build_report``);
 argparse stays in :func:`main`.
 """
@@ -100,13 +100,27 @@ def train_all(plan: Plan, data: Path) -> list[Path]:
             resume = (run / "last.pt").is_file()  # an interrupted run continues where it stopped
             if resume:
                 print(f"{model}: resuming {run} from last.pt")
-            metrics = train(TrainConfig(
-                data=str(data), out=str(run), model=model, image_size=plan.image_size, epochs=plan.epochs,
-                head_epochs=plan.head_epochs, batch_size=plan.batch_size, pretrained=plan.pretrained,
-                seed=plan.seed, threads=plan.threads, progress=plan.progress, patience=0, resume=resume,
-            ))
-            print(f"{model}: test accuracy {metrics['accuracy']:.4f}, balanced accuracy "
-                  f"{metrics['balanced_accuracy']:.4f} ({time.perf_counter() - start:.0f} s)")
+            metrics = train(
+                TrainConfig(
+                    data=str(data),
+                    out=str(run),
+                    model=model,
+                    image_size=plan.image_size,
+                    epochs=plan.epochs,
+                    head_epochs=plan.head_epochs,
+                    batch_size=plan.batch_size,
+                    pretrained=plan.pretrained,
+                    seed=plan.seed,
+                    threads=plan.threads,
+                    progress=plan.progress,
+                    patience=0,
+                    resume=resume,
+                )
+            )
+            print(
+                f"{model}: test accuracy {metrics['accuracy']:.4f}, balanced accuracy "
+                f"{metrics['balanced_accuracy']:.4f} ({time.perf_counter() - start:.0f} s)"
+            )
         runs.append(run)
     return runs
 
@@ -134,8 +148,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--head-epochs", type=int, default=d.head_epochs, help=f"default: {d.head_epochs}")
     p.add_argument("--batch-size", type=int, default=d.batch_size, help=f"default: {d.batch_size}")
     p.add_argument("--n", type=int, default=d.n_synthetic, help=f"synthetic images (default: {d.n_synthetic})")
-    p.add_argument("--synthetic-size", type=int, nargs=2, default=d.synthetic_size, metavar=("W", "H"),
-                   help="synthetic image size (default: 200 150)")
+    p.add_argument(
+        "--synthetic-size",
+        type=int,
+        nargs=2,
+        default=d.synthetic_size,
+        metavar=("W", "H"),
+        help="synthetic image size (default: 200 150)",
+    )
     p.add_argument("--pretrained", action="store_true", help="ImageNet weights for transfer models")
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--threads", type=int, default=d.threads, help="torch CPU threads, 0 = torch's default (default: 1)")
@@ -152,17 +172,30 @@ def main(argv: list[str] | None = None, *, command: str = "") -> int:
     """Parse ``argv``, run :func:`reproduce`, print where the report is; returns the exit code."""
     args = build_parser().parse_args(argv)
     plan = Plan(
-        out=args.out, data=args.data, models=tuple(args.models), image_size=args.image_size, epochs=args.epochs,
-        head_epochs=args.head_epochs, batch_size=args.batch_size, n_synthetic=args.n,
-        synthetic_size=tuple(args.synthetic_size), pretrained=args.pretrained, seed=args.seed,
-        threads=args.threads, fresh=args.fresh, progress=args.progress,
-        speed=None if args.no_speed else SpeedOptions(device=args.device, batch=args.speed_batch,
-                                                      repeats=args.speed_repeats),
+        out=args.out,
+        data=args.data,
+        models=tuple(args.models),
+        image_size=args.image_size,
+        epochs=args.epochs,
+        head_epochs=args.head_epochs,
+        batch_size=args.batch_size,
+        n_synthetic=args.n,
+        synthetic_size=tuple(args.synthetic_size),
+        pretrained=args.pretrained,
+        seed=args.seed,
+        threads=args.threads,
+        fresh=args.fresh,
+        progress=args.progress,
+        speed=None
+        if args.no_speed
+        else SpeedOptions(device=args.device, batch=args.speed_batch, repeats=args.speed_repeats),
     )
     start = time.perf_counter()
     result = reproduce(plan, command=command or "python examples/reproduce_paper.py " + " ".join(argv or sys.argv[1:]))
-    print(f"report: {result.markdown.resolve()}\n        {result.html.resolve()} "
-          f"({len(result.files)} files, {time.perf_counter() - start:.0f} s)")
+    print(
+        f"report: {result.markdown.resolve()}\n        {result.html.resolve()} "
+        f"({len(result.files)} files, {time.perf_counter() - start:.0f} s)"
+    )
     return 0
 
 

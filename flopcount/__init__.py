@@ -20,8 +20,8 @@ conventions = CONVENTIONS
 """Alias of :data:`CONVENTIONS`."""
 
 __all__ = [
-    "Aggregate",
     "CONVENTIONS",
+    "Aggregate",
     "CaptureInfo",
     "Convention",
     "Count",

@@ -142,7 +142,11 @@ def value_of(walker: GraphWalker, node: fx.Node) -> Any:
                 if current is node:
                     break
     return walker.env.get(node, _MISSING)
-_CONCRETE_TENSOR_ATTRS = frozenset({"shape", "ndim", "dtype", "device", "is_cuda", "layout", "is_sparse", "is_quantized"})
+
+
+_CONCRETE_TENSOR_ATTRS = frozenset(
+    {"shape", "ndim", "dtype", "device", "is_cuda", "layout", "is_sparse", "is_quantized"}
+)
 
 
 def _is_python_value(value: Any) -> bool:
@@ -236,7 +240,9 @@ def bind_inputs(model: nn.Module, args: tuple, kwargs: dict) -> tuple[dict[str, 
     return tensors, concrete
 
 
-def trace_and_walk(model: nn.Module, inputs: dict[str, Any], concrete_args: dict[str, Any]) -> tuple[fx.Graph, list[LayerRecord]]:
+def trace_and_walk(
+    model: nn.Module, inputs: dict[str, Any], concrete_args: dict[str, Any]
+) -> tuple[fx.Graph, list[LayerRecord]]:
     """Trace ``model`` in eval mode with concrete shapes; return the graph and its records.
 
     A root that is itself a leaf (a bare ``nn.LSTM``) becomes a one-node graph.

@@ -44,13 +44,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="MODULE:ATTR naming an nn.Module instance, class or builder, e.g. torchvision.models:resnet50",
     )
     parser.add_argument(
-        "--input-shape", required=True, type=parse_shape, metavar="N,C,H,W",
+        "--input-shape",
+        required=True,
+        type=parse_shape,
+        metavar="N,C,H,W",
         help="shape of the example input, comma-separated, e.g. 1,3,224,224",
     )
     parser.add_argument("--format", choices=FORMATS, default="table", help="output format (default: table)")
     parser.add_argument("--depth", type=int, default=None, help="aggregate by module path at this depth")
     parser.add_argument(
-        "--convention", choices=sorted(CONVENTIONS), default="flopcount",
+        "--convention",
+        choices=sorted(CONVENTIONS),
+        default="flopcount",
         help="counting convention (default: flopcount)",
     )
     return parser

@@ -41,7 +41,7 @@ class OpRecorder(TorchDispatchMode):
         self.calls: list[AtenCall] = []
         self.path_stack: list[str] = [path]
 
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # noqa: D105
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
         out = func(*args, **kwargs)
         shapes = tensor_shapes(out)
@@ -93,6 +93,7 @@ def track_modules(model: nn.Module, recorder: OpRecorder) -> list[Any]:
     """Register hooks on ``model`` (a private clone) that keep the recorder's module path."""
     handles = []
     for path, module in model.named_modules():
+
         def push(_module, _args, path=path):
             recorder.path_stack.append(path)
 

@@ -210,7 +210,19 @@ class GraphWalker:
 
 #: Tensor methods that answer a question about the shape: Python values, not layers.
 SHAPE_QUERIES = frozenset(
-    f"Tensor.{name}" for name in ("size", "dim", "numel", "nelement", "ndimension", "element_size", "stride", "is_contiguous", "is_floating_point", "is_complex")
+    f"Tensor.{name}"
+    for name in (
+        "size",
+        "dim",
+        "numel",
+        "nelement",
+        "ndimension",
+        "element_size",
+        "stride",
+        "is_contiguous",
+        "is_floating_point",
+        "is_complex",
+    )
 )
 
 

@@ -21,7 +21,7 @@ from flopcount.graph_walk import ShapeMismatchError, is_capture_limitation
 from flopcount.records import Aggregate, LayerRecord, Uncounted
 from flopcount.shapes import tensor_shapes
 
-__all__ = ["Profile", "profile", "ShapeMismatchError"]
+__all__ = ["Profile", "ShapeMismatchError", "profile"]
 
 
 @dataclass(frozen=True)
@@ -113,8 +113,15 @@ class Profile:
         conv = get_convention(convention)
         raw = self.raw_layers or self.layers
         return Profile(
-            self.model, tuple(conv.apply(r) for r in raw), self.total_params,
-            self.trainable_params, self.capture, conv, self.input_shapes, raw, self.module_types,
+            self.model,
+            tuple(conv.apply(r) for r in raw),
+            self.total_params,
+            self.trainable_params,
+            self.capture,
+            conv,
+            self.input_shapes,
+            raw,
+            self.module_types,
         )
 
     def by_module(self, depth: int = 1) -> list[Aggregate]:
@@ -130,10 +137,7 @@ class Profile:
             parts = record.name.split(".") if record.name else []
             key = ".".join(parts[:depth])
             groups.setdefault(key, []).append(record)
-        return [
-            _aggregate(name, self.module_types.get(name, "(group)"), records)
-            for name, records in groups.items()
-        ]
+        return [_aggregate(name, self.module_types.get(name, "(group)"), records) for name, records in groups.items()]
 
     def by_op(self) -> list[Aggregate]:
         """Totals per op type (``Conv2d``, ``add``, ...), largest FLOPs first."""
@@ -260,8 +264,15 @@ def profile(
     raw = tuple(records)
     module_types = {name: type(module).__name__ for name, module in model.named_modules()}
     return Profile(
-        type(model).__name__, tuple(conv.apply(r) for r in raw), total, trainable, capture, conv,
-        shapes, raw, module_types,
+        type(model).__name__,
+        tuple(conv.apply(r) for r in raw),
+        total,
+        trainable,
+        capture,
+        conv,
+        shapes,
+        raw,
+        module_types,
     )
 
 

@@ -95,9 +95,15 @@ def meta_clone(module: nn.Module) -> nn.Module:
     memo: dict[int, Any] = {}
     for sub in module.modules():
         for attr in (
-            "_forward_hooks", "_forward_pre_hooks", "_backward_hooks", "_backward_pre_hooks",
-            "_forward_hooks_with_kwargs", "_forward_pre_hooks_with_kwargs",
-            "_forward_hooks_always_called", "_state_dict_hooks", "_load_state_dict_pre_hooks",
+            "_forward_hooks",
+            "_forward_pre_hooks",
+            "_backward_hooks",
+            "_backward_pre_hooks",
+            "_forward_hooks_with_kwargs",
+            "_forward_pre_hooks_with_kwargs",
+            "_forward_hooks_always_called",
+            "_state_dict_hooks",
+            "_load_state_dict_pre_hooks",
         ):
             hooks = sub.__dict__.get(attr)
             if hooks is not None:
@@ -130,16 +136,18 @@ def _conv_module(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
         out = [
             (size - 1) * s - 2 * p + d * (k - 1) + op + 1
             for size, s, p, d, k, op in zip(
-                spatial, module.stride, module.padding, module.dilation, module.kernel_size,
+                spatial,
+                module.stride,
+                module.padding,
+                module.dilation,
+                module.kernel_size,
                 module.output_padding,
             )
         ]
     else:
         out = [
             (size + 2 * p - d * (k - 1) - 1) // s + 1
-            for size, s, p, d, k in zip(
-                spatial, module.stride, module.padding, module.dilation, module.kernel_size
-            )
+            for size, s, p, d, k in zip(spatial, module.stride, module.padding, module.dilation, module.kernel_size)
         ]
     if x.shape[-dims - 1] != module.in_channels:
         raise RuntimeError(f"expected input with {module.in_channels} channels, got {x.shape[-dims - 1]}")
@@ -168,10 +176,7 @@ def _pool_module(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
     s = _pair(module.stride if module.stride is not None else module.kernel_size, dims)
     p = _pair(module.padding, dims)
     d = _pair(getattr(module, "dilation", 1), dims)
-    out = [
-        _pool_out(size, *args, module.ceil_mode)
-        for size, *args in zip(x.shape[-dims:], k, s, p, d)
-    ]
+    out = [_pool_out(size, *args, module.ceil_mode) for size, *args in zip(x.shape[-dims:], k, s, p, d)]
     too_small = any(size < dd * (kk - 1) + 1 for size, kk, dd in zip(x.shape[-dims:], k, d))
     if getattr(module, "return_indices", False) or min(out) <= 0 or too_small:
         return module_meta_forward(module, x)  # torch's own checks decide the edge cases
@@ -314,7 +319,9 @@ def _getitem(x: Any, index: Any) -> Any:
 
 def _sdpa(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
     if query.shape[-1] != key.shape[-1] or key.shape[-2] != value.shape[-2]:
-        raise RuntimeError(f"attention shapes do not fit: q {tuple(query.shape)}, k {tuple(key.shape)}, v {tuple(value.shape)}")
+        raise RuntimeError(
+            f"attention shapes do not fit: q {tuple(query.shape)}, k {tuple(key.shape)}, v {tuple(value.shape)}"
+        )
     if kwargs.get("enable_gqa"):
         raise _NoRule  # grouped heads: let torch check the head counts
     batch = torch.broadcast_shapes(query.shape[:-2], key.shape[:-2], value.shape[:-2])
@@ -348,7 +355,11 @@ def _multihead_attention_module(
     if not need_weights:
         return output, None
     if batched:
-        batch, length, source = (query.shape[0], query.shape[1], key.shape[1]) if module.batch_first else (query.shape[1], query.shape[0], key.shape[0])
+        batch, length, source = (
+            (query.shape[0], query.shape[1], key.shape[1])
+            if module.batch_first
+            else (query.shape[1], query.shape[0], key.shape[0])
+        )
         lead: tuple[int, ...] = (batch,)
     else:
         length, source, lead = query.shape[0], key.shape[0], ()
@@ -365,23 +376,55 @@ class _NoRule(Exception):
 
 
 _SAME_SHAPE_MODULES = (
-    nn.ReLU, nn.ReLU6, nn.GELU, nn.SiLU, nn.Hardswish, nn.Hardsigmoid, nn.Sigmoid, nn.Tanh,
-    nn.LeakyReLU, nn.ELU, nn.Mish, nn.Softmax, nn.LogSoftmax, nn.Hardtanh, nn.Identity,
-    nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.AlphaDropout,
-    nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.LayerNorm, nn.GroupNorm,
-    nn.InstanceNorm1d, nn.InstanceNorm2d, nn.InstanceNorm3d, nn.LocalResponseNorm,
+    nn.ReLU,
+    nn.ReLU6,
+    nn.GELU,
+    nn.SiLU,
+    nn.Hardswish,
+    nn.Hardsigmoid,
+    nn.Sigmoid,
+    nn.Tanh,
+    nn.LeakyReLU,
+    nn.ELU,
+    nn.Mish,
+    nn.Softmax,
+    nn.LogSoftmax,
+    nn.Hardtanh,
+    nn.Identity,
+    nn.Dropout,
+    nn.Dropout1d,
+    nn.Dropout2d,
+    nn.Dropout3d,
+    nn.AlphaDropout,
+    nn.BatchNorm1d,
+    nn.BatchNorm2d,
+    nn.BatchNorm3d,
+    nn.LayerNorm,
+    nn.GroupNorm,
+    nn.InstanceNorm1d,
+    nn.InstanceNorm2d,
+    nn.InstanceNorm3d,
+    nn.LocalResponseNorm,
 )
 
 #: module class -> rule(module, *args, **kwargs)
 MODULE_SHAPE_RULES: dict[type, ShapeRule] = {cls: lambda m, x, *a, **k: x for cls in _SAME_SHAPE_MODULES}
 MODULE_SHAPE_RULES.update(
     {
-        nn.Conv1d: _conv_module, nn.Conv2d: _conv_module, nn.Conv3d: _conv_module,
+        nn.Conv1d: _conv_module,
+        nn.Conv2d: _conv_module,
+        nn.Conv3d: _conv_module,
         nn.Linear: _linear_module,
-        nn.MaxPool1d: _pool_module, nn.MaxPool2d: _pool_module, nn.MaxPool3d: _pool_module,
-        nn.AvgPool1d: _pool_module, nn.AvgPool2d: _pool_module, nn.AvgPool3d: _pool_module,
-        nn.AdaptiveAvgPool1d: _adaptive_module, nn.AdaptiveAvgPool2d: _adaptive_module,
-        nn.AdaptiveAvgPool3d: _adaptive_module, nn.AdaptiveMaxPool2d: _adaptive_module,
+        nn.MaxPool1d: _pool_module,
+        nn.MaxPool2d: _pool_module,
+        nn.MaxPool3d: _pool_module,
+        nn.AvgPool1d: _pool_module,
+        nn.AvgPool2d: _pool_module,
+        nn.AvgPool3d: _pool_module,
+        nn.AdaptiveAvgPool1d: _adaptive_module,
+        nn.AdaptiveAvgPool2d: _adaptive_module,
+        nn.AdaptiveAvgPool3d: _adaptive_module,
+        nn.AdaptiveMaxPool2d: _adaptive_module,
         nn.Flatten: _flatten_module,
         nn.Embedding: _embedding_module,
         nn.MultiheadAttention: _multihead_attention_module,
@@ -389,31 +432,87 @@ MODULE_SHAPE_RULES.update(
 )
 
 _SAME_SHAPE_FUNCTIONS = (
-    F.relu, torch.relu, F.relu6, F.gelu, F.silu, F.hardswish, F.hardsigmoid, torch.sigmoid,
-    torch.tanh, F.dropout, F.leaky_relu, F.elu, F.mish, torch.exp, torch.sqrt, torch.rsqrt,
-    operator.neg, torch.neg, F.layer_norm, F.group_norm, F.batch_norm, F.softmax,
+    F.relu,
+    torch.relu,
+    F.relu6,
+    F.gelu,
+    F.silu,
+    F.hardswish,
+    F.hardsigmoid,
+    torch.sigmoid,
+    torch.tanh,
+    F.dropout,
+    F.leaky_relu,
+    F.elu,
+    F.mish,
+    torch.exp,
+    torch.sqrt,
+    torch.rsqrt,
+    operator.neg,
+    torch.neg,
+    F.layer_norm,
+    F.group_norm,
+    F.batch_norm,
+    F.softmax,
 )
 
 #: callable or "Tensor.<method>" -> rule(*args, **kwargs)
 FUNCTION_SHAPE_RULES: dict[Any, ShapeRule] = {fn: _same for fn in _SAME_SHAPE_FUNCTIONS}
 FUNCTION_SHAPE_RULES.update(
-    {f"Tensor.{name}": _same for name in ("relu", "sigmoid", "tanh", "contiguous", "exp", "sqrt", "rsqrt", "relu_", "neg", "softmax", "float", "clone", "detach")}
+    {
+        f"Tensor.{name}": _same
+        for name in (
+            "relu",
+            "sigmoid",
+            "tanh",
+            "contiguous",
+            "exp",
+            "sqrt",
+            "rsqrt",
+            "relu_",
+            "neg",
+            "softmax",
+            "float",
+            "clone",
+            "detach",
+        )
+    }
 )
 FUNCTION_SHAPE_RULES.update(
     {
-        torch.flatten: _flatten, "Tensor.flatten": _flatten,
-        operator.add: _binary, operator.sub: _binary, operator.mul: _binary,
-        operator.truediv: _binary, operator.iadd: _binary, operator.imul: _binary,
-        torch.add: _binary, torch.mul: _binary, torch.sub: _binary,
-        "Tensor.add": _binary, "Tensor.add_": _binary, "Tensor.mul": _binary,
-        "Tensor.mul_": _binary, "Tensor.sub": _binary, "Tensor.div": _binary,
-        "Tensor.view": _view, "Tensor.reshape": _view, torch.reshape: _view,
+        torch.flatten: _flatten,
+        "Tensor.flatten": _flatten,
+        operator.add: _binary,
+        operator.sub: _binary,
+        operator.mul: _binary,
+        operator.truediv: _binary,
+        operator.iadd: _binary,
+        operator.imul: _binary,
+        torch.add: _binary,
+        torch.mul: _binary,
+        torch.sub: _binary,
+        "Tensor.add": _binary,
+        "Tensor.add_": _binary,
+        "Tensor.mul": _binary,
+        "Tensor.mul_": _binary,
+        "Tensor.sub": _binary,
+        "Tensor.div": _binary,
+        "Tensor.view": _view,
+        "Tensor.reshape": _view,
+        torch.reshape: _view,
         "Tensor.size": _size,
-        "Tensor.transpose": _transpose, torch.transpose: _transpose,
-        "Tensor.permute": _permute, torch.permute: _permute,
-        "Tensor.mean": _reduce, "Tensor.sum": _reduce, torch.mean: _reduce, torch.sum: _reduce,
-        "Tensor.pow": _scalar_power, torch.pow: _scalar_power,
-        torch.cat: _cat, torch.concat: _cat,
+        "Tensor.transpose": _transpose,
+        torch.transpose: _transpose,
+        "Tensor.permute": _permute,
+        torch.permute: _permute,
+        "Tensor.mean": _reduce,
+        "Tensor.sum": _reduce,
+        torch.mean: _reduce,
+        torch.sum: _reduce,
+        "Tensor.pow": _scalar_power,
+        torch.pow: _scalar_power,
+        torch.cat: _cat,
+        torch.concat: _cat,
         operator.getitem: _getitem,
         F.scaled_dot_product_attention: _sdpa,
         "Tensor.expand": _expand,

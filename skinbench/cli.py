@@ -53,11 +53,22 @@ def _add_split_command(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--data", required=True, help="dataset folder holding HAM10000_metadata.csv")
     p.add_argument("--out", required=True, help="split CSV to write")
-    p.add_argument("--fractions", nargs=3, type=float, default=(0.7, 0.1, 0.2),
-                   metavar=("TRAIN", "VAL", "TEST"), help="image shares (default: 0.7 0.1 0.2)")
+    p.add_argument(
+        "--fractions",
+        nargs=3,
+        type=float,
+        default=(0.7, 0.1, 0.2),
+        metavar=("TRAIN", "VAL", "TEST"),
+        help="image shares (default: 0.7 0.1 0.2)",
+    )
     p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
-    p.add_argument("--skip", action="append", default=[], metavar="IMAGE_ID",
-                   help="leave out this image, e.g. a corrupt JPEG (repeatable)")
+    p.add_argument(
+        "--skip",
+        action="append",
+        default=[],
+        metavar="IMAGE_ID",
+        help="leave out this image, e.g. a corrupt JPEG (repeatable)",
+    )
     p.add_argument("--force", action="store_true", help="split again even if --out exists")
     p.set_defaults(func=_run_split)
 
@@ -92,8 +103,14 @@ def _add_synth_command(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--n", type=int, default=700, help="number of images (default: 700)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
-    p.add_argument("--size", nargs=2, type=int, default=(200, 150), metavar=("WIDTH", "HEIGHT"),
-                   help="image size (default: 200 150, like the 200x150 copy)")
+    p.add_argument(
+        "--size",
+        nargs=2,
+        type=int,
+        default=(200, 150),
+        metavar=("WIDTH", "HEIGHT"),
+        help="image size (default: 200 150, like the 200x150 copy)",
+    )
     p.set_defaults(func=_run_synth)
 
 
@@ -128,21 +145,39 @@ def _add_train_command(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--task", choices=TASKS, help=f"dx (7 classes) or binary (malignant) (default: {d.task})")
     p.add_argument("--image-size", type=int, dest="image_size", help=f"pixels (default: {d.image_size})")
     p.add_argument("--epochs", type=int, help=f"epochs of the main/fine-tuning phase (default: {d.epochs})")
-    p.add_argument("--head-epochs", type=int, dest="head_epochs",
-                   help=f"frozen-backbone epochs of transfer models (default: {d.head_epochs})")
+    p.add_argument(
+        "--head-epochs",
+        type=int,
+        dest="head_epochs",
+        help=f"frozen-backbone epochs of transfer models (default: {d.head_epochs})",
+    )
     p.add_argument("--batch-size", type=int, dest="batch_size", help=f"default: {d.batch_size}")
     p.add_argument("--lr", type=float, help=f"Adam learning rate (default: {d.lr})")
-    p.add_argument("--finetune-lr", type=float, dest="finetune_lr",
-                   help=f"learning rate of fine-tuning (default: {d.finetune_lr})")
+    p.add_argument(
+        "--finetune-lr", type=float, dest="finetune_lr", help=f"learning rate of fine-tuning (default: {d.finetune_lr})"
+    )
     p.add_argument("--weight-decay", type=float, dest="weight_decay", help=f"default: {d.weight_decay}")
-    p.add_argument("--unfreeze-stages", type=int, dest="unfreeze_stages",
-                   help=f"backbone stages fine-tuned, from the output (default: {d.unfreeze_stages})")
-    p.add_argument("--class-weights", action="store_true", dest="class_weights",
-                   help="weight the loss by inverse class frequency")
-    p.add_argument("--no-pretrained", action="store_false", dest="pretrained",
-                   help="start transfer models from random weights instead of ImageNet")
-    p.add_argument("--no-cache-features", action="store_false", dest="cache_features",
-                   help="run the frozen backbone every head epoch (with augmentation)")
+    p.add_argument(
+        "--unfreeze-stages",
+        type=int,
+        dest="unfreeze_stages",
+        help=f"backbone stages fine-tuned, from the output (default: {d.unfreeze_stages})",
+    )
+    p.add_argument(
+        "--class-weights", action="store_true", dest="class_weights", help="weight the loss by inverse class frequency"
+    )
+    p.add_argument(
+        "--no-pretrained",
+        action="store_false",
+        dest="pretrained",
+        help="start transfer models from random weights instead of ImageNet",
+    )
+    p.add_argument(
+        "--no-cache-features",
+        action="store_false",
+        dest="cache_features",
+        help="run the frozen backbone every head epoch (with augmentation)",
+    )
     p.add_argument("--seed", type=int, help=f"default: {d.seed}")
     p.add_argument("--monitor", choices=MONITORS, help=f"picks best.pt (default: {d.monitor})")
     p.add_argument("--patience", type=int, help=f"early stopping, 0 = off (default: {d.patience})")
@@ -189,10 +224,12 @@ def _run_train(args: argparse.Namespace) -> int:
 
 def _print_metrics(metrics: dict, run: str) -> None:
     auc = metrics["auc_macro"]
-    print(f"{run}: test accuracy {metrics['accuracy']:.4f}, balanced accuracy {metrics['balanced_accuracy']:.4f}, "
-          f"macro F1 {metrics['f1']['macro']:.4f}, macro AUC {'n/a' if auc is None else f'{auc:.4f}'} "
-          f"(n={metrics['n']}, epoch {metrics['epoch']}; always-{metrics['baseline']['class']} accuracy "
-          f"{metrics['baseline']['accuracy']:.4f})")
+    print(
+        f"{run}: test accuracy {metrics['accuracy']:.4f}, balanced accuracy {metrics['balanced_accuracy']:.4f}, "
+        f"macro F1 {metrics['f1']['macro']:.4f}, macro AUC {'n/a' if auc is None else f'{auc:.4f}'} "
+        f"(n={metrics['n']}, epoch {metrics['epoch']}; always-{metrics['baseline']['class']} accuracy "
+        f"{metrics['baseline']['accuracy']:.4f})"
+    )
 
 
 def _add_evaluate_command(sub: argparse._SubParsersAction) -> None:
@@ -239,8 +276,13 @@ def _add_report_command(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--batch", type=int, default=32, help="batch size of the throughput measurement (default: 32)")
     p.add_argument("--warmup", type=int, default=2, help="untimed calls before timing (default: 2)")
     p.add_argument("--repeats", type=int, default=5, help="timed calls, the median is reported (default: 5)")
-    p.add_argument("--speed-threads", type=int, default=1, dest="speed_threads",
-                   help="torch CPU threads while timing, 0 = torch's default (default: 1)")
+    p.add_argument(
+        "--speed-threads",
+        type=int,
+        default=1,
+        dest="speed_threads",
+        help="torch CPU threads while timing, 0 = torch's default (default: 1)",
+    )
     p.set_defaults(func=_run_report)
 
 
@@ -252,8 +294,13 @@ def _run_report(args: argparse.Namespace) -> int:
     from skinbench.reports.report import build_report
     from skinbench.reports.runs import RunFormatError
 
-    speed = (SpeedOptions(device=args.device, batch=args.batch, warmup=args.warmup, repeats=args.repeats,
-                          threads=args.speed_threads) if args.speed else None)
+    speed = (
+        SpeedOptions(
+            device=args.device, batch=args.batch, warmup=args.warmup, repeats=args.repeats, threads=args.speed_threads
+        )
+        if args.speed
+        else None
+    )
     command = "skinbench " + shlex.join(sys.argv[1:]) if sys.argv[1:2] == ["report"] else ""
     try:
         result = build_report(args.runs, args.out, speed=speed, baseline=args.baseline, command=command)

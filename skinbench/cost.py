@@ -176,8 +176,14 @@ def measure_speed(
         per_batch = statistics.median(_timed(lambda: model(many), device, warmup, repeats))
         if device.type == "cuda":
             peak = torch.cuda.max_memory_allocated(device) / 2**20
-    return Speed(latency_ms=latency * 1e3, throughput=batch / per_batch, batch=batch, repeats=repeats,
-                 peak_memory_mb=peak, device=describe_device(device))
+    return Speed(
+        latency_ms=latency * 1e3,
+        throughput=batch / per_batch,
+        batch=batch,
+        repeats=repeats,
+        peak_memory_mb=peak,
+        device=describe_device(device),
+    )
 
 
 def epoch_seconds(history: pd.DataFrame) -> dict[str, float]:
@@ -254,8 +260,18 @@ def model_cost(
         if speed.threads:
             torch.set_num_threads(speed.threads)
         try:
-            row.update(asdict(measure_speed(model, image_size, device=speed.device, batch=speed.batch,
-                                            warmup=speed.warmup, repeats=speed.repeats)))
+            row.update(
+                asdict(
+                    measure_speed(
+                        model,
+                        image_size,
+                        device=speed.device,
+                        batch=speed.batch,
+                        warmup=speed.warmup,
+                        repeats=speed.repeats,
+                    )
+                )
+            )
         finally:
             torch.set_num_threads(before)
     return row

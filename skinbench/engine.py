@@ -77,7 +77,12 @@ def logits_to_probs(logits: torch.Tensor) -> torch.Tensor:
 
 def _batches(loader: Iterable, desc: str, progress: bool) -> tqdm:
     return tqdm(
-        loader, desc=desc, leave=False, disable=not progress, file=sys.stderr, dynamic_ncols=True,
+        loader,
+        desc=desc,
+        leave=False,
+        disable=not progress,
+        file=sys.stderr,
+        dynamic_ncols=True,
         mininterval=0.5 if sys.stderr.isatty() else 30.0,
     )
 
@@ -201,8 +206,14 @@ def evaluate(
         ``{"loss", "acc", "balanced_acc"}``.
     """
     y, probs, loss = predict(
-        model, loader, device, criterion=criterion, amp=amp, channels_last=channels_last,
-        desc=desc, progress=progress,
+        model,
+        loader,
+        device,
+        criterion=criterion,
+        amp=amp,
+        channels_last=channels_last,
+        desc=desc,
+        progress=progress,
     )
     pred = probs.argmax(1)
     return {

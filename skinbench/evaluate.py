@@ -96,9 +96,7 @@ def compute_metrics(
     if probs.shape != (len(y_true), len(classes)):
         raise ValueError(f"probs has shape {probs.shape}, expected ({len(y_true)}, {len(classes)})")
     y_pred = probs.argmax(axis=1)
-    prec, rec, f1, support = skm.precision_recall_fscore_support(
-        y_true, y_pred, labels=labels, zero_division=0
-    )
+    prec, rec, f1, support = skm.precision_recall_fscore_support(y_true, y_pred, labels=labels, zero_division=0)
     out: dict[str, Any] = {
         "n": len(y_true),
         "classes": list(classes),
@@ -107,8 +105,9 @@ def compute_metrics(
     }
     for key, idx in (("precision", 0), ("recall", 1), ("f1", 2)):
         out[key] = {
-            avg: float(skm.precision_recall_fscore_support(
-                y_true, y_pred, labels=labels, average=avg, zero_division=0)[idx])
+            avg: float(
+                skm.precision_recall_fscore_support(y_true, y_pred, labels=labels, average=avg, zero_division=0)[idx]
+            )
             for avg in ("macro", "weighted")
         }
     roc: dict[str, Any] = {}
@@ -186,8 +185,15 @@ def evaluate_model(
     ds = LesionDataset(test.images, test.labels, make_transform(False, config.mean, config.std))
     loader = DataLoader(ds, batch_size=config.batch_size, shuffle=False, num_workers=config.num_workers)
     use_cuda = device.type == "cuda"
-    y, probs, _ = predict(model, loader, device, amp=config.amp and use_cuda,
-                          channels_last=config.channels_last and use_cuda, desc="test", progress=config.progress)
+    y, probs, _ = predict(
+        model,
+        loader,
+        device,
+        amp=config.amp and use_cuda,
+        channels_last=config.channels_last and use_cuda,
+        desc="test",
+        progress=config.progress,
+    )
     classes = task_classes(config.task)
     majority = int(np.bincount(splits["train"].labels, minlength=len(classes)).argmax())
     metrics: dict[str, Any] = {
@@ -253,8 +259,9 @@ def evaluate_run(
     dev = torch.device(device)
     ckpt = load_checkpoint(run_dir / checkpoint, map_location=dev)
     classes = task_classes(config.task)
-    model = build_model(config.model, 1 if config.task == "binary" else len(classes), pretrained=False,
-                        image_size=config.image_size)
+    model = build_model(
+        config.model, 1 if config.task == "binary" else len(classes), pretrained=False, image_size=config.image_size
+    )
     model.load_state_dict(ckpt["model"])
     model.to(dev)
     splits = load_splits(config, run_dir / "split.csv")

@@ -54,12 +54,33 @@ from skinbench.rundata import SplitData, load_splits
 __all__ = ["HISTORY_COLUMNS", "Phase", "evaluate", "main", "train_one_epoch"]
 
 HISTORY_COLUMNS = (
-    "epoch", "phase", "train_loss", "train_acc", "val_loss", "val_acc", "val_balanced_acc", "lr", "seconds",
+    "epoch",
+    "phase",
+    "train_loss",
+    "train_acc",
+    "val_loss",
+    "val_acc",
+    "val_balanced_acc",
+    "lr",
+    "seconds",
 )
 
 #: Configuration fields that may differ between a run and its ``--resume``.
-RESUMABLE_CHANGES = frozenset({"data", "out", "resume", "epochs", "head_epochs", "patience", "num_workers",
-                               "threads", "device", "progress", "cache_dir"})
+RESUMABLE_CHANGES = frozenset(
+    {
+        "data",
+        "out",
+        "resume",
+        "epochs",
+        "head_epochs",
+        "patience",
+        "num_workers",
+        "threads",
+        "device",
+        "progress",
+        "cache_dir",
+    }
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -101,11 +122,17 @@ def _epoch_seed(seed: int, epoch: int) -> int:
     return (seed * 1_000_003 + epoch) % (2**63)
 
 
-def _loader(ds: Dataset, config: TrainConfig, device: torch.device, *, shuffle: bool, epoch_seed: int = 0) -> DataLoader:
+def _loader(
+    ds: Dataset, config: TrainConfig, device: torch.device, *, shuffle: bool, epoch_seed: int = 0
+) -> DataLoader:
     generator = torch.Generator().manual_seed(epoch_seed)
     return DataLoader(
-        ds, batch_size=config.batch_size, shuffle=shuffle, generator=generator,
-        num_workers=config.num_workers, pin_memory=device.type == "cuda",
+        ds,
+        batch_size=config.batch_size,
+        shuffle=shuffle,
+        generator=generator,
+        num_workers=config.num_workers,
+        pin_memory=device.type == "cuda",
         persistent_workers=False,
     )
 
@@ -118,7 +145,8 @@ def _resolve_resume(config: TrainConfig, out: Path) -> TrainConfig:
     saved = TrainConfig.load(out / "config.json")
     given = config.to_dict()
     differ = [
-        k for k, v in saved.to_dict().items()
+        k
+        for k, v in saved.to_dict().items()
         if k not in RESUMABLE_CHANGES and k not in ("mean", "std") and given[k] != v
     ]
     if differ:
@@ -193,8 +221,10 @@ def main(config: TrainConfig, *, on_epoch_end: Callable[[dict[str, Any]], None] 
     torch.manual_seed(config.seed)
     model = build_model(config.model, num_outputs, pretrained=config.pretrained, image_size=config.image_size)
     if is_transfer(config.model) and not config.pretrained:
-        _log(f"skinbench: notice: {config.model} starts from random initialisation (--no-pretrained), "
-             "not ImageNet weights")
+        _log(
+            f"skinbench: notice: {config.model} starts from random initialisation (--no-pretrained), "
+            "not ImageNet weights"
+        )
     out.mkdir(parents=True, exist_ok=True)
     splits = load_splits(config, out / "split.csv")
     if config.mean is None or config.std is None:
@@ -204,8 +234,9 @@ def main(config: TrainConfig, *, on_epoch_end: Callable[[dict[str, Any]], None] 
     model.to(device)
     if channels_last:
         model.to(memory_format=torch.channels_last)
-    criterion = make_criterion(config.task, splits["train"].labels, len(classes),
-                               class_weights=config.class_weights).to(device)
+    criterion = make_criterion(
+        config.task, splits["train"].labels, len(classes), class_weights=config.class_weights
+    ).to(device)
     train_tf = make_transform(True, config.mean, config.std)
     eval_tf = make_transform(False, config.mean, config.std)
     train_ds = LesionDataset(splits["train"].images, splits["train"].labels, train_tf)
@@ -214,8 +245,16 @@ def main(config: TrainConfig, *, on_epoch_end: Callable[[dict[str, Any]], None] 
 
     phases = plan_phases(config)
     state: dict[str, Any] = {
-        "epoch": 0, "phase": 0, "phase_epoch": 0, "phase_best": None, "bad_epochs": 0, "stopped": False,
-        "best": None, "best_epoch": 0, "history": [], "timings": {},
+        "epoch": 0,
+        "phase": 0,
+        "phase_epoch": 0,
+        "phase_best": None,
+        "bad_epochs": 0,
+        "stopped": False,
+        "best": None,
+        "best_epoch": 0,
+        "history": [],
+        "timings": {},
     }
     opt_state = None
     if config.resume:
@@ -246,12 +285,20 @@ def main(config: TrainConfig, *, on_epoch_end: Callable[[dict[str, Any]], None] 
             assert isinstance(model, TransferModel)
             net = model.head
             feats = {}
-            for split, ds in (("train", LesionDataset(splits["train"].images, splits["train"].labels, eval_tf)),
-                              ("val", val_ds)):
+            for split, ds in (
+                ("train", LesionDataset(splits["train"].images, splits["train"].labels, eval_tf)),
+                ("val", val_ds),
+            ):
                 t0 = time.perf_counter()
                 feats[split] = extract_features(
-                    model.backbone, _loader(ds, config, device, shuffle=False), device, amp=use_amp,
-                    channels_last=channels_last, desc=f"features {split}", progress=config.progress)
+                    model.backbone,
+                    _loader(ds, config, device, shuffle=False),
+                    device,
+                    amp=use_amp,
+                    channels_last=channels_last,
+                    desc=f"features {split}",
+                    progress=config.progress,
+                )
                 state["timings"][f"features_{split}_seconds"] = time.perf_counter() - t0
             train_set, val_set = TensorDataset(*feats["train"]), TensorDataset(*feats["val"])
 
@@ -262,15 +309,37 @@ def main(config: TrainConfig, *, on_epoch_end: Callable[[dict[str, Any]], None] 
             t0 = time.perf_counter()
             desc = f"epoch {epoch} {phase.name}"
             tr = train_one_epoch(
-                net, _loader(train_set, config, device, shuffle=True, epoch_seed=seed), criterion, optimizer,
-                device, scaler=scaler, amp=use_amp, channels_last=channels_last, desc=desc,
-                progress=config.progress)
-            va = evaluate(net, _loader(val_set, config, device, shuffle=False), criterion, device, amp=use_amp,
-                          channels_last=channels_last, desc=f"{desc} val", progress=config.progress)
+                net,
+                _loader(train_set, config, device, shuffle=True, epoch_seed=seed),
+                criterion,
+                optimizer,
+                device,
+                scaler=scaler,
+                amp=use_amp,
+                channels_last=channels_last,
+                desc=desc,
+                progress=config.progress,
+            )
+            va = evaluate(
+                net,
+                _loader(val_set, config, device, shuffle=False),
+                criterion,
+                device,
+                amp=use_amp,
+                channels_last=channels_last,
+                desc=f"{desc} val",
+                progress=config.progress,
+            )
             row = {
-                "epoch": epoch, "phase": phase.name, "train_loss": tr["loss"], "train_acc": tr["acc"],
-                "val_loss": va["loss"], "val_acc": va["acc"], "val_balanced_acc": va["balanced_acc"],
-                "lr": phase.lr, "seconds": time.perf_counter() - t0,
+                "epoch": epoch,
+                "phase": phase.name,
+                "train_loss": tr["loss"],
+                "train_acc": tr["acc"],
+                "val_loss": va["loss"],
+                "val_acc": va["acc"],
+                "val_balanced_acc": va["balanced_acc"],
+                "lr": phase.lr,
+                "seconds": time.perf_counter() - t0,
             }
             state["history"].append(row)
             state["epoch"] = epoch
@@ -278,22 +347,39 @@ def main(config: TrainConfig, *, on_epoch_end: Callable[[dict[str, Any]], None] 
             value = row[config.monitor]
             if _better(value, state["best"], config.monitor):
                 state["best"], state["best_epoch"] = value, epoch
-                save_checkpoint({"model": model.state_dict(), "epoch": epoch, "monitor": config.monitor,
-                                 "value": value, "config": config.to_dict()}, out / "best.pt")
+                save_checkpoint(
+                    {
+                        "model": model.state_dict(),
+                        "epoch": epoch,
+                        "monitor": config.monitor,
+                        "value": value,
+                        "config": config.to_dict(),
+                    },
+                    out / "best.pt",
+                )
             if _better(value, state["phase_best"], config.monitor):
                 state["phase_best"], state["bad_epochs"] = value, 0
             else:
                 state["bad_epochs"] += 1
                 state["stopped"] = 0 < config.patience <= state["bad_epochs"]
-            save_checkpoint({
-                "model": model.state_dict(), "optimizer": optimizer.state_dict(), "scaler": scaler.state_dict(),
-                "state": state, "rng": rng_state(), "config": config.to_dict(),
-            }, out / "last.pt")
+            save_checkpoint(
+                {
+                    "model": model.state_dict(),
+                    "optimizer": optimizer.state_dict(),
+                    "scaler": scaler.state_dict(),
+                    "state": state,
+                    "rng": rng_state(),
+                    "config": config.to_dict(),
+                },
+                out / "last.pt",
+            )
             _write_history(state["history"], out / "history.csv")
             if config.progress:
-                _log(f"epoch {epoch} [{phase.name}] train_loss {tr['loss']:.4f} acc {tr['acc']:.3f} | "
-                     f"val_loss {va['loss']:.4f} acc {va['acc']:.3f} bal_acc {va['balanced_acc']:.3f} | "
-                     f"{row['seconds']:.1f}s" + (" | early stop" if state["stopped"] else ""))
+                _log(
+                    f"epoch {epoch} [{phase.name}] train_loss {tr['loss']:.4f} acc {tr['acc']:.3f} | "
+                    f"val_loss {va['loss']:.4f} acc {va['acc']:.3f} bal_acc {va['balanced_acc']:.3f} | "
+                    f"{row['seconds']:.1f}s" + (" | early stop" if state["stopped"] else "")
+                )
             if on_epoch_end is not None:
                 on_epoch_end(row)
 

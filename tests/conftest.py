@@ -14,7 +14,9 @@ if str(ROOT) not in sys.path:
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(
-        "--update-golden", action="store_true", default=False,
+        "--update-golden",
+        action="store_true",
+        default=False,
         help="rewrite golden files under tests/**/golden/ instead of comparing against them",
     )
 

@@ -32,12 +32,25 @@ def test_write_section_replaces_only_its_own_block(tmp_path):
 @pytest.mark.slow
 def test_compare_counters_quick_writes_expected_json(tmp_path):
     out, doc = tmp_path / "cc.json", tmp_path / "bench.md"
-    cmd = [sys.executable, str(ROOT / "benchmarks" / "compare_counters.py"), "--quick", "--tools", "flopcount",
-           "--models", "paper_cnn", "--json", str(out), "--docs", str(doc)]
+    cmd = [
+        sys.executable,
+        str(ROOT / "benchmarks" / "compare_counters.py"),
+        "--quick",
+        "--tools",
+        "flopcount",
+        "--models",
+        "paper_cnn",
+        "--json",
+        str(out),
+        "--docs",
+        str(doc),
+    ]
     result = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     payload = json.loads(out.read_text())
-    assert {"schema", "machine", "versions", "repeats", "tools", "units", "models", "headlines", "wall_s"} <= set(payload)
+    assert {"schema", "machine", "versions", "repeats", "tools", "units", "models", "headlines", "wall_s"} <= set(
+        payload
+    )
     assert {"date", "cpu_model", "cpu_cores_logical", "ram_gib", "torch"} <= set(payload["machine"])
     assert payload["versions"]["flopcount"] and payload["versions"]["torch"]
     entry = payload["models"]["paper_cnn"]

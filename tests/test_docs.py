@@ -48,7 +48,10 @@ def test_mkdocs_build_strict(tmp_path):
     pytest.importorskip("material")
     result = subprocess.run(
         [_mkdocs(), "build", "--strict", "-d", str(tmp_path / "site")],
-        cwd=ROOT, capture_output=True, text=True, timeout=600,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
         env={**__import__("os").environ, "NO_MKDOCS_2_WARNING": "1"},
     )
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
@@ -87,8 +90,19 @@ def test_page_code_blocks_run(page, capsys):
 
 def test_table2_snippet_quotes_the_acceptance_numbers():
     text = (GENERATED / "table2.md").read_text()
-    for number in ("896", "18,496", "73,856", "25,690,368", "1,799", "25,785,415",
-                   "43,352,064", "231,211,008", "25,690,112", "1,792", "531,465,984"):
+    for number in (
+        "896",
+        "18,496",
+        "73,856",
+        "25,690,368",
+        "1,799",
+        "25,785,415",
+        "43,352,064",
+        "231,211,008",
+        "25,690,112",
+        "1,792",
+        "531,465,984",
+    ):
         assert number in text
 
 
@@ -124,7 +138,11 @@ def test_public_api_has_docstrings():
 def test_main_public_api_has_examples():
     import flopcount
 
-    main = [n for n in flopcount.__all__ if inspect.isclass(getattr(flopcount, n)) or inspect.isfunction(getattr(flopcount, n))]
+    main = [
+        n
+        for n in flopcount.__all__
+        if inspect.isclass(getattr(flopcount, n)) or inspect.isfunction(getattr(flopcount, n))
+    ]
     objs = [getattr(flopcount, n) for n in main]
     import flopcount.cli
     import skinbench.cli

@@ -27,7 +27,9 @@ def write_or_check(snippets: dict[str, str], out: Path, check: bool, script: str
     return 0
 
 
-def snippet_main(snippets: Callable[[], dict[str, str]], description: str, script: str, argv: list[str] | None = None) -> int:
+def snippet_main(
+    snippets: Callable[[], dict[str, str]], description: str, script: str, argv: list[str] | None = None
+) -> int:
     """``--out DIR`` / ``--check`` command line around :func:`write_or_check`."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--out", type=Path, default=GENERATED, help="folder for the snippets")

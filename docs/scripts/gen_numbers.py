@@ -129,21 +129,45 @@ def table2() -> str:
             eq_text = f"{c_in}·{c_out}"
         assert eq == record.macs, (label, eq, record.macs)
         delta = record.params - paper_params
-        rows.append([
-            label, f"`{record.name}`", "x".join(map(str, record.output_shape)), n(paper_params),
-            n(record.params), f"**{delta:+,}**" if delta else "0", f"{eq_text} = {n(eq)}",
-            n(record.macs), n(record.flops),
-        ])
+        rows.append(
+            [
+                label,
+                f"`{record.name}`",
+                "x".join(map(str, record.output_shape)),
+                n(paper_params),
+                n(record.params),
+                f"**{delta:+,}**" if delta else "0",
+                f"{eq_text} = {n(eq)}",
+                n(record.macs),
+                n(record.flops),
+            ]
+        )
     totals = [
-        "**Total** (all 14 ops)", "", "", n(sum(PAPER["table2_params"])), f"**{n(p.total_params)}**",
-        f"{p.total_params - sum(PAPER['table2_params']):+,}", "", f"**{n(p.total_macs)}**",
+        "**Total** (all 14 ops)",
+        "",
+        "",
+        n(sum(PAPER["table2_params"])),
+        f"**{n(p.total_params)}**",
+        f"{p.total_params - sum(PAPER['table2_params']):+,}",
+        "",
+        f"**{n(p.total_macs)}**",
         n(p.total_flops),
     ]
     rows.append(totals)
     return table(
-        ["Table II layer", "flopcount record", "output (NCHW)", "params (paper)", "params (flopcount)",
-         "Δ", "eq. 10/11 by hand", "MACs (flopcount)", "FLOPs (flopcount)"],
-        rows, "lllrrrlrr",
+        [
+            "Table II layer",
+            "flopcount record",
+            "output (NCHW)",
+            "params (paper)",
+            "params (flopcount)",
+            "Δ",
+            "eq. 10/11 by hand",
+            "MACs (flopcount)",
+            "FLOPs (flopcount)",
+        ],
+        rows,
+        "lllrrrlrr",
     )
 
 
@@ -179,22 +203,43 @@ def _resnet_numbers() -> dict[str, int | float]:
 
 def resnet50_table(r: dict) -> str:
     rows = [
-        ["ResNet50, ImageNet head (1000 classes)", n(r["imagenet_params"]), n(r["imagenet_macs_tv"]),
-         n(r["imagenet_macs_paper"]), n(r["imagenet_flops"])],
-        ["ResNet50, `fc` = Linear(2048, 7)", n(r["seven_params"]), n(r["seven_macs_tv"]),
-         n(r["seven_macs_paper"]), n(r["seven_flops"])],
-        ["skinbench `resnet50_tl` (Linear(2048, 256)-ReLU-Dropout-Linear(256, 7))", n(r["tl_params"]), "",
-         n(r["tl_macs_paper"]), n(r["tl_flops"])],
+        [
+            "ResNet50, ImageNet head (1000 classes)",
+            n(r["imagenet_params"]),
+            n(r["imagenet_macs_tv"]),
+            n(r["imagenet_macs_paper"]),
+            n(r["imagenet_flops"]),
+        ],
+        [
+            "ResNet50, `fc` = Linear(2048, 7)",
+            n(r["seven_params"]),
+            n(r["seven_macs_tv"]),
+            n(r["seven_macs_paper"]),
+            n(r["seven_flops"]),
+        ],
+        [
+            "skinbench `resnet50_tl` (Linear(2048, 256)-ReLU-Dropout-Linear(256, 7))",
+            n(r["tl_params"]),
+            "",
+            n(r["tl_macs_paper"]),
+            n(r["tl_flops"]),
+        ],
         ["custom CNN (Table II)", n(r["cnn_params"]), "", n(r["cnn_macs"]), n(r["cnn_flops"])],
     ]
     text = table(
-        ["model (1x3x224x224)", "params", "MACs, `torchvision` convention",
-         "MACs, `paper` convention (eqs. 10-11)", "FLOPs, `flopcount` convention"],
-        rows, "lrrrr",
+        [
+            "model (1x3x224x224)",
+            "params",
+            "MACs, `torchvision` convention",
+            "MACs, `paper` convention (eqs. 10-11)",
+            "FLOPs, `flopcount` convention",
+        ],
+        rows,
+        "lrrrr",
     )
     text += (
         f"\ntorchvision's own metadata for `ResNet50_Weights.IMAGENET1K_V2`: `num_params` = "
-        f"{n(r['tv_meta_params'])}, `_ops` (printed as \"GFLOPS\") = {r['tv_meta_gflops']}; flopcount's "
+        f'{n(r["tv_meta_params"])}, `_ops` (printed as "GFLOPS") = {r["tv_meta_gflops"]}; flopcount\'s '
         f"`torchvision` convention gives {r['imagenet_macs_tv'] / 1e9:.3f} G, of which the 1000-class "
         f"`fc` is {n(r['imagenet_fc_macs'])} MACs.\n"
     )
@@ -213,14 +258,15 @@ def head_search(r: dict) -> str:
                 found.append(f"Linear(2048, {hidden}){bn_name} + Linear({hidden}, 7)")
     if (target - backbone - 7) % 7 == 0:
         features = (target - backbone - 7) // 7
-        found.append(f"only a single Linear({features}, 7) fits, which needs a {features:,}-long feature vector "
-                     "(ResNet50 gives 2,048)")
+        found.append(
+            f"only a single Linear({features}, 7) fits, which needs a {features:,}-long feature vector "
+            "(ResNet50 gives 2,048)"
+        )
     direct = backbone + 2048 * 7 + 7
     assert direct == r["seven_params"]
     lines = [
         f"- torchvision ResNet50 without `fc` (the backbone): **{n(backbone)}** parameters.",
-        f"- backbone + Linear(2048, 7): **{n(direct)}**, "
-        f"{n(target - direct)} fewer than the paper's {n(target)}.",
+        f"- backbone + Linear(2048, 7): **{n(direct)}**, {n(target - direct)} fewer than the paper's {n(target)}.",
         f"- backbone + skinbench's head Linear(2048, 256)-ReLU-Dropout-Linear(256, 7): **{n(r['tl_params'])}**.",
         f"- the paper's {n(target)} minus the backbone leaves {n(target - backbone)} parameters for the head. "
         "Searched: Linear(2048, h) [+ BatchNorm1d(h)] + Linear(h, 7) for every h from 1 to 4096 "
@@ -241,36 +287,73 @@ def paper_vs_ours(r: dict) -> str:
     ratio_ours = res_m / cnn_m
     gap_pp = P["acc_resnet"] - P["acc_cnn"]
     rows = [
-        ["Dense-256 params (Table II)", n(P["table2_params"][3]), n(r_dense := 100352 * 256 + 256),
-         f"the paper drops the 256 biases: 100,352·256 = {n(100352 * 256)}, plus 256 = {n(r_dense)}"],
-        ["Custom CNN total params (Tables II/III)", n(P["cnn_params"]), n(cnn_p),
-         f"Table II's own rows sum to {n(table2_sum)} (+256 biases = {n(cnn_p)}); "
-         f"{n(P['cnn_params'])} does not follow from Table II"],
-        ["Custom CNN \"FLOPs\" (Table IV)", f"{P['cnn_flops'] / 1e6:.2f} M", f"{cnn_m / 1e6:.2f} M MACs",
-         f"eqs. 10-11 applied to Table II give {n(cnn_m)} ({cnn_m / P['cnn_flops']:.1f}x the printed value); "
-         f"real FLOPs (`flopcount` convention) are {n(r['cnn_flops'])}"],
-        ["ResNet50 \"FLOPs\" (Table IV)", f"{P['resnet_flops'] / 1e9:.2f} B", f"{r['imagenet_macs_tv'] / 1e9:.2f} G MACs",
-         f"these are MACs: torchvision lists {r['tv_meta_gflops']} \"GFLOPS\" = "
-         f"{n(r['imagenet_macs_tv'])} MACs with the 1000-class fc ({n(res_m)} with a 7-class fc); "
-         f"real FLOPs are {r['imagenet_flops'] / 1e9:.2f} G"],
-        ["ResNet50 + TL params (Table III)", n(P["resnet_tl_params"]), n(res_p),
-         "ResNet50 with `fc` = Linear(2048, 7); see the head search below"],
-        ["Table III vs. §IV-B text", "table: ResNet50+TL 23,661,703, CNN 692,807; text: ResNet50+TL 692,807, CNN 23.66 M",
-         f"ResNet50+TL {n(res_p)}, CNN {n(cnn_p)}",
-         "text and table swap the two values; only the table's assignment is plausible for ResNet50 "
-         f"(backbone {n(r['backbone_params'])}), and 692,807 fits neither model"],
-        ["Extra computation of ResNet50 (Table IV)", f"+{P['flops_increase_pct']:,.2f}%",
-         f"+{(ratio_ours - 1) * 100:,.1f}%",
-         f"the paper's own 4.00 B / 30.04 M gives +{(ratio_paper - 1) * 100:,.2f}%; with consistent counts "
-         f"(paper convention, 7-class heads) ResNet50 needs {ratio_ours:.2f}x the CNN's MACs"],
-        ["FLOPs reduction of the CNN (§V)", f"{P['flops_reduction_pct']}%", f"{(1 - cnn_m / res_m) * 100:.1f}%",
-         f"1 - 30.04 M / 4.00 B = {(1 - P['cnn_flops'] / P['resnet_flops']) * 100:.2f}%"],
-        ["Parameter reduction of the CNN (abstract)", f"{P['param_reduction_pct']}%",
-         f"{(1 - cnn_p / res_p) * 100:+.1f}%" + (" (the CNN is larger)" if cnn_p > res_p else ""),
-         f"1 - 692,000 / 23.9 M = {(1 - 692_000 / P['resnet_params_abstract']) * 100:.1f}%; the CNN's Dense-256 "
-         f"alone has {n(100352 * 256 + 256)} params, more than all of ResNet50 + TL"],
-        ["Accuracy gap (Table IV)", f"+{P['acc_gap_pct']}%", f"{gap_pp:.2f} percentage points",
-         f"{P['acc_resnet']}% - {P['acc_cnn']}% = {gap_pp:.2f} pp ({gap_pp / P['acc_cnn'] * 100:.2f}% relative)"],
+        [
+            "Dense-256 params (Table II)",
+            n(P["table2_params"][3]),
+            n(r_dense := 100352 * 256 + 256),
+            f"the paper drops the 256 biases: 100,352·256 = {n(100352 * 256)}, plus 256 = {n(r_dense)}",
+        ],
+        [
+            "Custom CNN total params (Tables II/III)",
+            n(P["cnn_params"]),
+            n(cnn_p),
+            f"Table II's own rows sum to {n(table2_sum)} (+256 biases = {n(cnn_p)}); "
+            f"{n(P['cnn_params'])} does not follow from Table II",
+        ],
+        [
+            'Custom CNN "FLOPs" (Table IV)',
+            f"{P['cnn_flops'] / 1e6:.2f} M",
+            f"{cnn_m / 1e6:.2f} M MACs",
+            f"eqs. 10-11 applied to Table II give {n(cnn_m)} ({cnn_m / P['cnn_flops']:.1f}x the printed value); "
+            f"real FLOPs (`flopcount` convention) are {n(r['cnn_flops'])}",
+        ],
+        [
+            'ResNet50 "FLOPs" (Table IV)',
+            f"{P['resnet_flops'] / 1e9:.2f} B",
+            f"{r['imagenet_macs_tv'] / 1e9:.2f} G MACs",
+            f'these are MACs: torchvision lists {r["tv_meta_gflops"]} "GFLOPS" = '
+            f"{n(r['imagenet_macs_tv'])} MACs with the 1000-class fc ({n(res_m)} with a 7-class fc); "
+            f"real FLOPs are {r['imagenet_flops'] / 1e9:.2f} G",
+        ],
+        [
+            "ResNet50 + TL params (Table III)",
+            n(P["resnet_tl_params"]),
+            n(res_p),
+            "ResNet50 with `fc` = Linear(2048, 7); see the head search below",
+        ],
+        [
+            "Table III vs. §IV-B text",
+            "table: ResNet50+TL 23,661,703, CNN 692,807; text: ResNet50+TL 692,807, CNN 23.66 M",
+            f"ResNet50+TL {n(res_p)}, CNN {n(cnn_p)}",
+            "text and table swap the two values; only the table's assignment is plausible for ResNet50 "
+            f"(backbone {n(r['backbone_params'])}), and 692,807 fits neither model",
+        ],
+        [
+            "Extra computation of ResNet50 (Table IV)",
+            f"+{P['flops_increase_pct']:,.2f}%",
+            f"+{(ratio_ours - 1) * 100:,.1f}%",
+            f"the paper's own 4.00 B / 30.04 M gives +{(ratio_paper - 1) * 100:,.2f}%; with consistent counts "
+            f"(paper convention, 7-class heads) ResNet50 needs {ratio_ours:.2f}x the CNN's MACs",
+        ],
+        [
+            "FLOPs reduction of the CNN (§V)",
+            f"{P['flops_reduction_pct']}%",
+            f"{(1 - cnn_m / res_m) * 100:.1f}%",
+            f"1 - 30.04 M / 4.00 B = {(1 - P['cnn_flops'] / P['resnet_flops']) * 100:.2f}%",
+        ],
+        [
+            "Parameter reduction of the CNN (abstract)",
+            f"{P['param_reduction_pct']}%",
+            f"{(1 - cnn_p / res_p) * 100:+.1f}%" + (" (the CNN is larger)" if cnn_p > res_p else ""),
+            f"1 - 692,000 / 23.9 M = {(1 - 692_000 / P['resnet_params_abstract']) * 100:.1f}%; the CNN's Dense-256 "
+            f"alone has {n(100352 * 256 + 256)} params, more than all of ResNet50 + TL",
+        ],
+        [
+            "Accuracy gap (Table IV)",
+            f"+{P['acc_gap_pct']}%",
+            f"{gap_pp:.2f} percentage points",
+            f"{P['acc_resnet']}% - {P['acc_cnn']}% = {gap_pp:.2f} pp ({gap_pp / P['acc_cnn'] * 100:.2f}% relative)",
+        ],
     ]
     return table(["quantity", "paper", "flopcount / arithmetic", "explanation"], rows, "lrrl")
 
@@ -334,43 +417,118 @@ def _shape(*shape: int) -> str:
 
 # family, formula (MACs; FLOPs), includes, example module/function, input shapes, example label
 OP_FAMILIES: list[tuple[str, str, str, Callable[[], nn.Module], list[tuple[int, ...]], str]] = [
-    ("conv", "MACs = N·C_out·H_out·W_out·(C_in/groups)·K_h·K_w (any spatial dims); transposed: N·C_in·prod(in spatial)·(C_out/groups)·prod(K). FLOPs = 2·MACs + bias",
-     "batch N; groups (C_in/groups taps); stride/dilation/padding via the output size; bias: +1 FLOP per output element, no MAC",
-     lambda: nn.Conv2d(3, 32, 3, padding=1), [(1, 3, 224, 224)], "Conv2d(3, 32, 3, padding=1) on 1x3x224x224 (Table II)"),
-    ("conv (grouped)", "as above with groups = 32 (depthwise)", "each output sees C_in/groups = 1 input channel",
-     lambda: nn.Conv2d(32, 32, 3, padding=1, groups=32, bias=False), [(1, 32, 112, 112)], "Conv2d(32, 32, 3, groups=32, bias=False) on 1x32x112x112"),
-    ("linear", "MACs = prod(leading dims)·in·out. FLOPs = 2·MACs + bias",
-     "every leading dim (batch, tokens); bias: +1 FLOP per output element",
-     lambda: nn.Linear(100352, 256), [(1, 100352)], "Linear(100352, 256) on 1x100352 (Table II)"),
-    ("matmul", "MACs = numel(output)·K (contracted size); addmm/baddbmm +1 FLOP per output; einsum pairwise left to right. FLOPs = 2·MACs",
-     "batch and broadcast dims through the output size",
-     lambda: _Fn(_matmul), [(8, 64, 32), (8, 32, 16)], "a @ b, 8x64x32 @ 8x32x16"),
-    ("attention", "MACs = B·L·S·(E + E_v) (scores + weighted sum). FLOPs = 2·MACs + (1 scale + 5 softmax [+1 mask])·B·L·S",
-     "B = product of batch and head dims; nn.MultiheadAttention adds its q/k/v/out projections",
-     lambda: _Fn(_sdpa), [(1, 12, 197, 64)] * 3, "SDPA, q = k = v = 1x12x197x64 (ViT-B/16 block)"),
-    ("rnn", "per step, layer, direction: MACs = G·H·(I + H) (G = 4 LSTM, 3 GRU, 1 RNN). FLOPs = 2·MACs + gate activations + state update + 2 bias adds per gate unit",
-     "steps x batch x directions; proj_size",
-     lambda: nn.LSTM(64, 128, batch_first=True), [(4, 10, 64)], "LSTM(64, 128) on 4x10x64 (batch 4, 10 steps)"),
-    ("norm", "BatchNorm (inference, folded): 2 FLOPs per element; Layer/Group/InstanceNorm: 6 per element + 2 for the affine; no MACs",
-     "every element of the batch",
-     lambda: nn.BatchNorm2d(64), [(1, 64, 56, 56)], "BatchNorm2d(64) on 1x64x56x56"),
-    ("norm (LayerNorm)", "6 + 2 FLOPs per element", "statistics at run time + affine",
-     lambda: nn.LayerNorm(768), [(1, 197, 768)], "LayerNorm(768) on 1x197x768"),
-    ("pool", "max: prod(K) - 1 comparisons per output element; avg: prod(K); adaptive: 1 per input element (+1 divide per output for avg); no MACs",
-     "batch, channels",
-     lambda: nn.MaxPool2d(2), [(1, 32, 224, 224)], "MaxPool2d(2) on 1x32x224x224 (Table II)"),
-    ("activation", "a fixed number of FLOPs per output element: relu 1, leaky_relu 2, sigmoid 4, tanh 5, silu 5, gelu 8, softmax 5, ...; no MACs",
-     "every output element",
-     lambda: nn.ReLU(), [(1, 32, 224, 224)], "ReLU on 1x32x224x224 (Table II)"),
-    ("elementwise", "1 FLOP per output element after broadcasting (addcmul/lerp: 2); arithmetic on Python numbers is free",
-     "residual adds, comparisons, where, masked_fill",
-     lambda: _Fn(_add), [(1, 256, 56, 56), (1, 256, 56, 56)], "x + y, 1x256x56x56 (a ResNet residual add)"),
-    ("reduction", "1 FLOP per input element (var/std: 3, p-norm: 2)", "",
-     lambda: _Fn(_mean), [(1, 197, 768)], "x.mean(-1) on 1x197x768"),
-    ("interpolate", "per output element: nearest 0, (bi/tri)linear 2^(d+1) - 1, bicubic 31", "",
-     lambda: _Fn(_bilinear), [(1, 3, 112, 112)], "bilinear x2 on 1x3x112x112"),
-    ("zero", "0: views, reshapes, flatten, concatenation, indexing, padding, dropout (identity at inference), embedding lookups, tensor factories", "",
-     lambda: _Fn(_view), [(1, 128, 28, 28)], "x.view(1, -1) on 1x128x28x28"),
+    (
+        "conv",
+        "MACs = N·C_out·H_out·W_out·(C_in/groups)·K_h·K_w (any spatial dims); transposed: N·C_in·prod(in spatial)·(C_out/groups)·prod(K). FLOPs = 2·MACs + bias",
+        "batch N; groups (C_in/groups taps); stride/dilation/padding via the output size; bias: +1 FLOP per output element, no MAC",
+        lambda: nn.Conv2d(3, 32, 3, padding=1),
+        [(1, 3, 224, 224)],
+        "Conv2d(3, 32, 3, padding=1) on 1x3x224x224 (Table II)",
+    ),
+    (
+        "conv (grouped)",
+        "as above with groups = 32 (depthwise)",
+        "each output sees C_in/groups = 1 input channel",
+        lambda: nn.Conv2d(32, 32, 3, padding=1, groups=32, bias=False),
+        [(1, 32, 112, 112)],
+        "Conv2d(32, 32, 3, groups=32, bias=False) on 1x32x112x112",
+    ),
+    (
+        "linear",
+        "MACs = prod(leading dims)·in·out. FLOPs = 2·MACs + bias",
+        "every leading dim (batch, tokens); bias: +1 FLOP per output element",
+        lambda: nn.Linear(100352, 256),
+        [(1, 100352)],
+        "Linear(100352, 256) on 1x100352 (Table II)",
+    ),
+    (
+        "matmul",
+        "MACs = numel(output)·K (contracted size); addmm/baddbmm +1 FLOP per output; einsum pairwise left to right. FLOPs = 2·MACs",
+        "batch and broadcast dims through the output size",
+        lambda: _Fn(_matmul),
+        [(8, 64, 32), (8, 32, 16)],
+        "a @ b, 8x64x32 @ 8x32x16",
+    ),
+    (
+        "attention",
+        "MACs = B·L·S·(E + E_v) (scores + weighted sum). FLOPs = 2·MACs + (1 scale + 5 softmax [+1 mask])·B·L·S",
+        "B = product of batch and head dims; nn.MultiheadAttention adds its q/k/v/out projections",
+        lambda: _Fn(_sdpa),
+        [(1, 12, 197, 64)] * 3,
+        "SDPA, q = k = v = 1x12x197x64 (ViT-B/16 block)",
+    ),
+    (
+        "rnn",
+        "per step, layer, direction: MACs = G·H·(I + H) (G = 4 LSTM, 3 GRU, 1 RNN). FLOPs = 2·MACs + gate activations + state update + 2 bias adds per gate unit",
+        "steps x batch x directions; proj_size",
+        lambda: nn.LSTM(64, 128, batch_first=True),
+        [(4, 10, 64)],
+        "LSTM(64, 128) on 4x10x64 (batch 4, 10 steps)",
+    ),
+    (
+        "norm",
+        "BatchNorm (inference, folded): 2 FLOPs per element; Layer/Group/InstanceNorm: 6 per element + 2 for the affine; no MACs",
+        "every element of the batch",
+        lambda: nn.BatchNorm2d(64),
+        [(1, 64, 56, 56)],
+        "BatchNorm2d(64) on 1x64x56x56",
+    ),
+    (
+        "norm (LayerNorm)",
+        "6 + 2 FLOPs per element",
+        "statistics at run time + affine",
+        lambda: nn.LayerNorm(768),
+        [(1, 197, 768)],
+        "LayerNorm(768) on 1x197x768",
+    ),
+    (
+        "pool",
+        "max: prod(K) - 1 comparisons per output element; avg: prod(K); adaptive: 1 per input element (+1 divide per output for avg); no MACs",
+        "batch, channels",
+        lambda: nn.MaxPool2d(2),
+        [(1, 32, 224, 224)],
+        "MaxPool2d(2) on 1x32x224x224 (Table II)",
+    ),
+    (
+        "activation",
+        "a fixed number of FLOPs per output element: relu 1, leaky_relu 2, sigmoid 4, tanh 5, silu 5, gelu 8, softmax 5, ...; no MACs",
+        "every output element",
+        lambda: nn.ReLU(),
+        [(1, 32, 224, 224)],
+        "ReLU on 1x32x224x224 (Table II)",
+    ),
+    (
+        "elementwise",
+        "1 FLOP per output element after broadcasting (addcmul/lerp: 2); arithmetic on Python numbers is free",
+        "residual adds, comparisons, where, masked_fill",
+        lambda: _Fn(_add),
+        [(1, 256, 56, 56), (1, 256, 56, 56)],
+        "x + y, 1x256x56x56 (a ResNet residual add)",
+    ),
+    (
+        "reduction",
+        "1 FLOP per input element (var/std: 3, p-norm: 2)",
+        "",
+        lambda: _Fn(_mean),
+        [(1, 197, 768)],
+        "x.mean(-1) on 1x197x768",
+    ),
+    (
+        "interpolate",
+        "per output element: nearest 0, (bi/tri)linear 2^(d+1) - 1, bicubic 31",
+        "",
+        lambda: _Fn(_bilinear),
+        [(1, 3, 112, 112)],
+        "bilinear x2 on 1x3x112x112",
+    ),
+    (
+        "zero",
+        "0: views, reshapes, flatten, concatenation, indexing, padding, dropout (identity at inference), embedding lookups, tensor factories",
+        "",
+        lambda: _Fn(_view),
+        [(1, 128, 28, 28)],
+        "x.view(1, -1) on 1x128x28x28",
+    ),
 ]
 
 

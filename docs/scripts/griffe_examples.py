@@ -58,6 +58,6 @@ def rewrite(text: str) -> str:
 class ExampleSections(griffe.Extension):
     """Rewrite ``Example:`` headers of every loaded docstring."""
 
-    def on_instance(self, *, obj: griffe.Object, **kwargs: Any) -> None:  # noqa: D102
+    def on_instance(self, *, obj: griffe.Object, **kwargs: Any) -> None:
         if obj.docstring is not None:
             obj.docstring.value = rewrite(obj.docstring.value)

@@ -23,7 +23,10 @@ SOFTMAX_FLOPS = 5
 
 #: name -> (flops per element, targets)
 ACTIVATION_FLOPS: dict[str, tuple[int, tuple]] = {
-    "relu": (1, (nn.ReLU, F.relu, F.relu_, torch.relu, torch.relu_, "Tensor.relu", "Tensor.relu_", aten.relu, aten.relu_)),
+    "relu": (
+        1,
+        (nn.ReLU, F.relu, F.relu_, torch.relu, torch.relu_, "Tensor.relu", "Tensor.relu_", aten.relu, aten.relu_),
+    ),
     "relu6": (2, (nn.ReLU6, F.relu6, aten.hardtanh, aten.hardtanh_)),
     "hardtanh": (2, (nn.Hardtanh, F.hardtanh, F.hardtanh_)),
     "leaky_relu": (2, (nn.LeakyReLU, F.leaky_relu, F.leaky_relu_, aten.leaky_relu, aten.leaky_relu_)),
@@ -42,13 +45,42 @@ ACTIVATION_FLOPS: dict[str, tuple[int, tuple]] = {
     "softsign": (3, (nn.Softsign, F.softsign)),
     "logsigmoid": (5, (nn.LogSigmoid, F.logsigmoid)),
     "glu": (5, (nn.GLU, F.glu, aten.glu)),
-    "softmax": (SOFTMAX_FLOPS, (nn.Softmax, nn.Softmin, F.softmax, F.softmin, torch.softmax, "Tensor.softmax", aten._softmax, aten.softmax, aten._safe_softmax)),
-    "log_softmax": (SOFTMAX_FLOPS + 1, (nn.LogSoftmax, F.log_softmax, torch.log_softmax, "Tensor.log_softmax", aten._log_softmax, aten.log_softmax)),
+    "softmax": (
+        SOFTMAX_FLOPS,
+        (
+            nn.Softmax,
+            nn.Softmin,
+            F.softmax,
+            F.softmin,
+            torch.softmax,
+            "Tensor.softmax",
+            aten._softmax,
+            aten.softmax,
+            aten._safe_softmax,
+        ),
+    ),
+    "log_softmax": (
+        SOFTMAX_FLOPS + 1,
+        (nn.LogSoftmax, F.log_softmax, torch.log_softmax, "Tensor.log_softmax", aten._log_softmax, aten.log_softmax),
+    ),
     "exp": (1, (torch.exp, "Tensor.exp", aten.exp)),
     "log": (1, (torch.log, "Tensor.log", aten.log)),
     "sqrt": (1, (torch.sqrt, torch.rsqrt, "Tensor.sqrt", "Tensor.rsqrt", aten.sqrt, aten.rsqrt)),
     "abs": (1, (torch.abs, "Tensor.abs", aten.abs, aten.neg, torch.neg, "Tensor.neg")),
-    "clamp": (2, (torch.clamp, torch.clip, "Tensor.clamp", "Tensor.clamp_", "Tensor.clip", aten.clamp, aten.clamp_, aten.clamp_min, aten.clamp_max)),
+    "clamp": (
+        2,
+        (
+            torch.clamp,
+            torch.clip,
+            "Tensor.clamp",
+            "Tensor.clamp_",
+            "Tensor.clip",
+            aten.clamp,
+            aten.clamp_,
+            aten.clamp_min,
+            aten.clamp_max,
+        ),
+    ),
     "pow": (1, (torch.pow, "Tensor.pow", "Tensor.__pow__", aten.pow, torch.square, aten.square)),
     "sin_cos": (1, (torch.sin, torch.cos, "Tensor.sin", "Tensor.cos", aten.sin, aten.cos, torch.erf, aten.erf)),
 }

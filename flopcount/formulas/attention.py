@@ -86,8 +86,7 @@ def multihead_attention(call: OpCall) -> Count:
             (batch, heads, source, embed // heads),
             (batch, heads, source, embed // heads),
             # forward(query, key, value, key_padding_mask, need_weights, attn_mask, ...)
-            masked=call.arg(3, "key_padding_mask") is not None
-            or call.arg(5, "attn_mask") is not None,
+            masked=call.arg(3, "key_padding_mask") is not None or call.arg(5, "attn_mask") is not None,
         )
         + linear_count((length * batch, embed), embed, embed, bias=module.out_proj.bias is not None)
     )

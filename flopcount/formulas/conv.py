@@ -21,9 +21,7 @@ from flopcount.records import Count, Shape
 aten = torch.ops.aten
 
 
-def conv_count(
-    input_shape: Shape, weight_shape: Shape, output_shape: Shape, *, transposed: bool, bias: bool
-) -> Count:
+def conv_count(input_shape: Shape, weight_shape: Shape, output_shape: Shape, *, transposed: bool, bias: bool) -> Count:
     """Cost of one convolution from its input, weight and output shapes.
 
     Args:
@@ -48,7 +46,12 @@ def conv_count(
 
 
 @register_formula(
-    nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d,
+    nn.Conv1d,
+    nn.Conv2d,
+    nn.Conv3d,
+    nn.ConvTranspose1d,
+    nn.ConvTranspose2d,
+    nn.ConvTranspose3d,
     family="conv",
 )
 def conv_module(call: OpCall) -> Count:

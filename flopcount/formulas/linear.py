@@ -39,9 +39,7 @@ def linear_count(input_shape: Shape, in_features: int, out_features: int, *, bia
 def linear_module(call: OpCall) -> Count:
     """``nn.Linear`` (also ``NonDynamicallyQuantizableLinear``)."""
     module = call.module
-    return linear_count(
-        call.tensors[0].shape, module.in_features, module.out_features, bias=module.bias is not None
-    )
+    return linear_count(call.tensors[0].shape, module.in_features, module.out_features, bias=module.bias is not None)
 
 
 @register_formula(nn.Bilinear, family="linear")
@@ -58,9 +56,7 @@ def linear_function(call: OpCall) -> Count:
     """``F.linear(input, weight, bias)``; ``weight`` is ``(out, in)`` or ``(in,)``."""
     weight = call.arg(1, "weight").shape
     out_features = weight[0] if len(weight) == 2 else 1
-    return linear_count(
-        call.arg(0, "input").shape, weight[-1], out_features, bias=call.arg(2, "bias") is not None
-    )
+    return linear_count(call.arg(0, "input").shape, weight[-1], out_features, bias=call.arg(2, "bias") is not None)
 
 
 def matmul_count(a: Shape, output: Shape) -> Count:
@@ -76,8 +72,18 @@ def matmul_count(a: Shape, output: Shape) -> Count:
 
 
 @register_formula(
-    torch.matmul, torch.mm, torch.bmm, operator.matmul, "Tensor.matmul", "Tensor.mm",
-    "Tensor.bmm", "Tensor.__matmul__", aten.mm, aten.bmm, aten.matmul, family="matmul",
+    torch.matmul,
+    torch.mm,
+    torch.bmm,
+    operator.matmul,
+    "Tensor.matmul",
+    "Tensor.mm",
+    "Tensor.bmm",
+    "Tensor.__matmul__",
+    aten.mm,
+    aten.bmm,
+    aten.matmul,
+    family="matmul",
 )
 def matmul(call: OpCall) -> Count:
     """``matmul``/``mm``/``bmm``/``@`` including 1-d and broadcast operands."""
@@ -86,7 +92,12 @@ def matmul(call: OpCall) -> Count:
 
 
 @register_formula(
-    torch.addmm, torch.baddbmm, "Tensor.addmm", "Tensor.baddbmm", aten.addmm, aten.baddbmm,
+    torch.addmm,
+    torch.baddbmm,
+    "Tensor.addmm",
+    "Tensor.baddbmm",
+    aten.addmm,
+    aten.baddbmm,
     family="matmul",
 )
 def addmm(call: OpCall) -> Count:
@@ -166,4 +177,3 @@ def einsum(call: OpCall) -> Count:
     equation = call.args[0]
     operands = call.tensors
     return einsum_count(equation, [t.shape for t in operands])
-

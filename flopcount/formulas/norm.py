@@ -27,9 +27,16 @@ AFFINE_FLOPS = 2
 
 
 @register_formula(
-    nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm, F.batch_norm,
-    aten.native_batch_norm, aten._native_batch_norm_legit, aten._native_batch_norm_legit_no_training,
-    aten.batch_norm, aten.cudnn_batch_norm,
+    nn.BatchNorm1d,
+    nn.BatchNorm2d,
+    nn.BatchNorm3d,
+    nn.SyncBatchNorm,
+    F.batch_norm,
+    aten.native_batch_norm,
+    aten._native_batch_norm_legit,
+    aten._native_batch_norm_legit_no_training,
+    aten.batch_norm,
+    aten.cudnn_batch_norm,
     family="norm",
 )
 def batch_norm(call: OpCall) -> Count:

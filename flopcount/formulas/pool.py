@@ -36,8 +36,16 @@ def _spatial_dims(call: OpCall) -> int:
 
 
 @register_formula(
-    nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d, F.max_pool1d, F.max_pool2d, F.max_pool3d,
-    aten.max_pool2d_with_indices, aten.max_pool3d_with_indices, aten.max_pool2d, aten.max_pool1d,
+    nn.MaxPool1d,
+    nn.MaxPool2d,
+    nn.MaxPool3d,
+    F.max_pool1d,
+    F.max_pool2d,
+    F.max_pool3d,
+    aten.max_pool2d_with_indices,
+    aten.max_pool3d_with_indices,
+    aten.max_pool2d,
+    aten.max_pool1d,
     family="pool",
 )
 def max_pool(call: OpCall) -> Count:
@@ -47,8 +55,15 @@ def max_pool(call: OpCall) -> Count:
 
 
 @register_formula(
-    nn.AvgPool1d, nn.AvgPool2d, nn.AvgPool3d, F.avg_pool1d, F.avg_pool2d, F.avg_pool3d,
-    aten.avg_pool2d, aten.avg_pool3d, aten.avg_pool1d,
+    nn.AvgPool1d,
+    nn.AvgPool2d,
+    nn.AvgPool3d,
+    F.avg_pool1d,
+    F.avg_pool2d,
+    F.avg_pool3d,
+    aten.avg_pool2d,
+    aten.avg_pool3d,
+    aten.avg_pool1d,
     family="pool",
 )
 def avg_pool(call: OpCall) -> Count:
@@ -58,9 +73,15 @@ def avg_pool(call: OpCall) -> Count:
 
 
 @register_formula(
-    nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d, nn.AdaptiveAvgPool3d,
-    F.adaptive_avg_pool1d, F.adaptive_avg_pool2d, F.adaptive_avg_pool3d,
-    aten._adaptive_avg_pool2d, aten.adaptive_avg_pool1d, aten._adaptive_avg_pool3d,
+    nn.AdaptiveAvgPool1d,
+    nn.AdaptiveAvgPool2d,
+    nn.AdaptiveAvgPool3d,
+    F.adaptive_avg_pool1d,
+    F.adaptive_avg_pool2d,
+    F.adaptive_avg_pool3d,
+    aten._adaptive_avg_pool2d,
+    aten.adaptive_avg_pool1d,
+    aten._adaptive_avg_pool3d,
     family="pool",
 )
 def adaptive_avg_pool(call: OpCall) -> Count:
@@ -69,9 +90,14 @@ def adaptive_avg_pool(call: OpCall) -> Count:
 
 
 @register_formula(
-    nn.AdaptiveMaxPool1d, nn.AdaptiveMaxPool2d, nn.AdaptiveMaxPool3d,
-    F.adaptive_max_pool1d, F.adaptive_max_pool2d, F.adaptive_max_pool3d,
-    aten.adaptive_max_pool2d, aten.adaptive_max_pool3d,
+    nn.AdaptiveMaxPool1d,
+    nn.AdaptiveMaxPool2d,
+    nn.AdaptiveMaxPool3d,
+    F.adaptive_max_pool1d,
+    F.adaptive_max_pool2d,
+    F.adaptive_max_pool3d,
+    aten.adaptive_max_pool2d,
+    aten.adaptive_max_pool3d,
     family="pool",
 )
 def adaptive_max_pool(call: OpCall) -> Count:

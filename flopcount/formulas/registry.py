@@ -166,9 +166,7 @@ def target_name(target: Any) -> str:
     return f"{module}.{qualname}" if module else qualname
 
 
-def register_formula(
-    *targets: Any, family: str, override: bool = False
-) -> Callable[[FormulaFn], FormulaFn]:
+def register_formula(*targets: Any, family: str, override: bool = False) -> Callable[[FormulaFn], FormulaFn]:
     """Register ``fn`` as the cost formula of one or more targets.
 
     Args:
@@ -203,8 +201,7 @@ def register_formula(
         for target in targets:
             if target in _REGISTRY and not override:
                 raise DuplicateFormulaError(
-                    f"a formula for {target_name(target)} is already registered "
-                    f"(pass override=True to replace it)"
+                    f"a formula for {target_name(target)} is already registered (pass override=True to replace it)"
                 )
         for target in targets:
             _REGISTRY[target] = Formula(target, family, fn)

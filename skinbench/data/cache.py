@@ -70,8 +70,7 @@ def _decode_checked(path: str, size: int) -> np.ndarray:
         return _decode(path, size)
     except (OSError, UnidentifiedImageError, SyntaxError, ValueError) as exc:
         raise DataError(
-            f"cannot decode image {path} ({exc}); replace the file, or leave it out"
-            f" by passing its image_id in skip"
+            f"cannot decode image {path} ({exc}); replace the file, or leave it out by passing its image_id in skip"
         ) from None
 
 
@@ -93,9 +92,7 @@ def _build(paths: Sequence[str], size: int, target: Path, workers: int) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def cached_images(
-    paths: Sequence[str], size: int, cache_dir: str | Path | None = None
-) -> np.ndarray:
+def cached_images(paths: Sequence[str], size: int, cache_dir: str | Path | None = None) -> np.ndarray:
     """Resized uint8 images of ``paths``, decoded once and then read from disk.
 
     The first call decodes every image (squashed to ``size`` x ``size``, as the

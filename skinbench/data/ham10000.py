@@ -121,9 +121,7 @@ def _line(index: int) -> int:
 def _check_columns(meta: pd.DataFrame, csv: Path) -> None:
     missing = [c for c in REQUIRED_COLUMNS if c not in meta.columns]
     if missing:
-        raise DataError(
-            f"{csv}: missing column(s) {', '.join(missing)} (found: {', '.join(map(str, meta.columns))})"
-        )
+        raise DataError(f"{csv}: missing column(s) {', '.join(missing)} (found: {', '.join(map(str, meta.columns))})")
     for column in REQUIRED_COLUMNS:
         empty = meta.index[meta[column].isna() | (meta[column].str.strip() == "")]
         if len(empty):
@@ -142,9 +140,7 @@ def _check_values(meta: pd.DataFrame, csv: Path) -> None:
     if dup.any():
         first = meta.loc[dup, "image_id"].iloc[0]
         lines = [_line(i) for i in meta.index[meta["image_id"] == first]]
-        raise DataError(
-            f"{csv}: duplicated image_id {first} on lines {', '.join(map(str, lines))}"
-        )
+        raise DataError(f"{csv}: duplicated image_id {first} on lines {', '.join(map(str, lines))}")
 
 
 def _apply_skip(meta: pd.DataFrame, skip: Iterable[str], csv: Path) -> pd.DataFrame:
@@ -166,9 +162,7 @@ def _attach_paths(meta: pd.DataFrame, root: Path, csv: Path) -> pd.DataFrame:
         i = missing[0]
         where = ", ".join(str(d) for d in dirs) or f"{root} (no folder with .jpg files)"
         more = f" ({len(missing) - 1} more missing)" if len(missing) > 1 else ""
-        raise DataError(
-            f"image {meta.at[i, 'image_id']}.jpg ({csv.name} line {_line(i)}) not found in {where}{more}"
-        )
+        raise DataError(f"image {meta.at[i, 'image_id']}.jpg ({csv.name} line {_line(i)}) not found in {where}{more}")
     return meta.assign(path=paths.astype(str))
 
 

@@ -28,9 +28,7 @@ def _check_fractions(fractions: Sequence[float]) -> np.ndarray:
     return f
 
 
-def split_by_lesion(
-    meta: pd.DataFrame, fractions: Sequence[float] = (0.7, 0.1, 0.2), seed: int = 0
-) -> pd.DataFrame:
+def split_by_lesion(meta: pd.DataFrame, fractions: Sequence[float] = (0.7, 0.1, 0.2), seed: int = 0) -> pd.DataFrame:
     """Assign every image to train/val/test so that no lesion spans two splits.
 
     Each lesion takes its ``dx`` (HAM10000 lesions have one; a lesion with several
@@ -174,7 +172,9 @@ def read_split(meta: pd.DataFrame, path: str | Path) -> pd.DataFrame:
     saved_ids, meta_ids = set(saved["image_id"]), set(meta["image_id"])
     if saved_ids != meta_ids:
         only_saved, only_meta = sorted(saved_ids - meta_ids), sorted(meta_ids - saved_ids)
-        example = f"e.g. {only_meta[0]} is not in the split" if only_meta else f"e.g. {only_saved[0]} is not in the data"
+        example = (
+            f"e.g. {only_meta[0]} is not in the split" if only_meta else f"e.g. {only_saved[0]} is not in the data"
+        )
         raise DataError(
             f"{path} does not match the data: {len(only_meta)} image(s) missing from it,"
             f" {len(only_saved)} extra ({example}); delete it to re-split"

@@ -72,9 +72,7 @@ def _draw(rng: np.random.Generator, dx: str, blob: dict, size: tuple[int, int]) 
     return np.clip(img, 0, 255).astype(np.uint8)
 
 
-def write_synthetic(
-    out: str | Path, n: int = 700, seed: int = 0, image_size: tuple[int, int] = (200, 150)
-) -> Path:
+def write_synthetic(out: str | Path, n: int = 700, seed: int = 0, image_size: tuple[int, int] = (200, 150)) -> Path:
     """Write ``n`` synthetic images in the HAM10000 layout under ``out``.
 
     Writes ``out/HAM10000_metadata.csv`` (lesion_id, image_id, dx, dx_type, age,
@@ -142,8 +140,13 @@ def write_synthetic(
         image_id = f"ISIC_9{number:06d}"
         part = parts[0] if number < (n + 1) // 2 else parts[1]
         Image.fromarray(pixels).save(part / f"{image_id}.jpg", quality=90)
-        records.append({"lesion_id": lesion["lesion_id"], "image_id": image_id, **{
-            k: v for k, v in lesion.items() if k != "lesion_id"}})
+        records.append(
+            {
+                "lesion_id": lesion["lesion_id"],
+                "image_id": image_id,
+                **{k: v for k, v in lesion.items() if k != "lesion_id"},
+            }
+        )
     meta = pd.DataFrame.from_records(records).sort_values(["lesion_id", "image_id"])
     tmp = out / f".{METADATA_FILE}.{os.getpid()}.tmp"
     meta.to_csv(tmp, index=False)

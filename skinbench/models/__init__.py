@@ -42,9 +42,7 @@ class UnknownModelError(ValueError):
 def available_models() -> list[str]:
     """Return every model name :func:`build_model` accepts, paper models first."""
     tv = [
-        n
-        for n in torchvision.models.list_models(module=torchvision.models)
-        if not n.startswith(_UNSUPPORTED_PREFIXES)
+        n for n in torchvision.models.list_models(module=torchvision.models) if not n.startswith(_UNSUPPORTED_PREFIXES)
     ]
     return ["custom_cnn", *ALIASES, *sorted(tv)]
 

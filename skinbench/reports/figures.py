@@ -16,10 +16,10 @@ from typing import Any
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from matplotlib.ticker import MaxNLocator  # noqa: E402
-import pandas as pd  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib.ticker import MaxNLocator
 
 FORMATS = ("png", "svg")
 _RC = {"svg.fonttype": "none", "svg.hashsalt": "skinbench", "figure.dpi": 100}
@@ -105,8 +105,15 @@ def plot_confusion(metrics: dict[str, Any], out_stem: str | Path, *, title: str 
     im = ax.imshow(share, cmap="Blues", vmin=0, vmax=1)
     for i in range(cm.shape[0]):
         for j in range(cm.shape[1]):
-            ax.text(j, i, f"{int(cm[i, j])}", ha="center", va="center", fontsize=7,
-                    color="white" if share[i, j] > 0.5 else "black")
+            ax.text(
+                j,
+                i,
+                f"{int(cm[i, j])}",
+                ha="center",
+                va="center",
+                fontsize=7,
+                color="white" if share[i, j] > 0.5 else "black",
+            )
     ax.set_xticks(range(len(classes)), classes, rotation=45)
     ax.set_yticks(range(len(classes)), classes)
     ax.set_xlabel("predicted")
@@ -138,8 +145,9 @@ def plot_roc(metrics: dict[str, Any], out_stem: str | Path, *, title: str = "") 
     ax.set_ylabel("true positive rate")
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1.01)
-    ax.set_title(f"{title} ROC, one-vs-rest (Fig. 7); macro AUC "
-                 f"{'n/a' if macro is None else f'{macro:.3f}'}".strip(), fontsize=9)
+    ax.set_title(
+        f"{title} ROC, one-vs-rest (Fig. 7); macro AUC {'n/a' if macro is None else f'{macro:.3f}'}".strip(), fontsize=9
+    )
     ax.legend(fontsize=7, loc="lower right")
     ax.grid(alpha=0.3)
     return save_figure(fig, out_stem)

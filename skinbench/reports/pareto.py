@@ -87,8 +87,16 @@ def front_table(frame: pd.DataFrame, *, label: str = "run") -> pd.DataFrame:
             idx = pareto_front(frame[cost].tolist(), frame[score].tolist())
             on = frame.iloc[idx].sort_values([cost, score], ascending=[True, False], kind="stable")
             for rank, (_, row) in enumerate(on.iterrows(), start=1):
-                rows.append({"score": score, "cost": cost, "rank": rank, label: row[label],
-                             "score_value": float(row[score]), "cost_value": float(row[cost])})
+                rows.append(
+                    {
+                        "score": score,
+                        "cost": cost,
+                        "rank": rank,
+                        label: row[label],
+                        "score_value": float(row[score]),
+                        "cost_value": float(row[cost]),
+                    }
+                )
     return pd.DataFrame(rows, columns=["score", "cost", "rank", label, "score_value", "cost_value"])
 
 
@@ -121,8 +129,7 @@ def plot_fronts(frame: pd.DataFrame, cost: str, out_stem: str | Path, *, label: 
         ax.step(front[cost], front[score], where="post", color="C3", lw=1.5, zorder=1)
         ax.scatter(front[cost], front[score], color="C3", s=50, label="Pareto front", zorder=3)
         for _, row in data.iterrows():
-            ax.annotate(str(row[label]), (row[cost], row[score]), textcoords="offset points", xytext=(4, 4),
-                        fontsize=7)
+            ax.annotate(str(row[label]), (row[cost], row[score]), textcoords="offset points", xytext=(4, 4), fontsize=7)
         if len(data):
             ax.set_xscale("log")
         ax.set_xlabel(COSTS[cost] + " (log)")

@@ -107,15 +107,22 @@ def _html_table(frame: pd.DataFrame, caption: str = "") -> str:
         <tr><td class="text">a&lt;b</td><td class="num">1,234</td></tr>
         </tbody></table></div>
     """
-    kinds = ["num" if pd.api.types.is_numeric_dtype(frame[c]) and not pd.api.types.is_bool_dtype(frame[c])
-             else "text" for c in frame.columns]
+    kinds = [
+        "num" if pd.api.types.is_numeric_dtype(frame[c]) and not pd.api.types.is_bool_dtype(frame[c]) else "text"
+        for c in frame.columns
+    ]
     shown = display_frame(frame)
     head = "".join(f'<th class="{k}">{html.escape(str(c))}</th>' for c, k in zip(frame.columns, kinds))
-    rows = ["<tr>" + "".join(f'<td class="{k}">{html.escape(v)}</td>' for v, k in zip(row, kinds)) + "</tr>"
-            for row in shown.itertuples(index=False)]
+    rows = [
+        "<tr>" + "".join(f'<td class="{k}">{html.escape(v)}</td>' for v, k in zip(row, kinds)) + "</tr>"
+        for row in shown.itertuples(index=False)
+    ]
     cap = f"<caption>{html.escape(caption)}</caption>" if caption else ""
-    return (f'<div class="table"><table>{cap}\n<thead><tr>{head}</tr></thead>\n<tbody>\n'
-            + "\n".join(rows) + "\n</tbody></table></div>")
+    return (
+        f'<div class="table"><table>{cap}\n<thead><tr>{head}</tr></thead>\n<tbody>\n'
+        + "\n".join(rows)
+        + "\n</tbody></table></div>"
+    )
 
 
 _STYLE = """
@@ -163,8 +170,13 @@ def to_html_report(blocks: list[Block], title: str) -> str:
             parts.append(body)
         elif isinstance(b, Image):
             svg = b.path.rsplit(".", 1)[0] + ".svg"
-            parts.append(f'<figure><img src="{html.escape(b.path)}" alt="{html.escape(b.alt)}">'
-                         f'<figcaption>{html.escape(b.alt)} (<a href="{html.escape(svg)}">SVG</a>)</figcaption></figure>')
-    return ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
-            f"<title>{html.escape(title)}</title>\n<style>{_STYLE}</style>\n{_CHECK_IMAGES}\n</head>\n<body>\n"
-            + "\n".join(parts) + "\n</body>\n</html>\n")
+            parts.append(
+                f'<figure><img src="{html.escape(b.path)}" alt="{html.escape(b.alt)}">'
+                f'<figcaption>{html.escape(b.alt)} (<a href="{html.escape(svg)}">SVG</a>)</figcaption></figure>'
+            )
+    return (
+        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        f"<title>{html.escape(title)}</title>\n<style>{_STYLE}</style>\n{_CHECK_IMAGES}\n</head>\n<body>\n"
+        + "\n".join(parts)
+        + "\n</body>\n</html>\n"
+    )

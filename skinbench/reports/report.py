@@ -29,11 +29,37 @@ from skinbench.reports.render import Block, Heading, Image, Table, Text, to_html
 from skinbench.reports.runs import RunRecord, load_runs
 from skinbench.reports.tables import deviation_table, table3, table4, to_records, write_table
 
-COST_COLUMNS = ["run", "model", "image_size", "params", "trainable", "macs", "flops", "macs_torchvision", "macs_paper",
-                "latency_ms", "throughput", "batch", "peak_memory_mb", "speed_device", "epoch_s", "train_s",
-                "train_device"]
-ACCURACY_COLUMNS = ["run", "model", "image_size", "epochs", "n_test", "accuracy", "balanced_accuracy", "f1_macro",
-                    "auc_macro", "baseline_accuracy"]
+COST_COLUMNS = [
+    "run",
+    "model",
+    "image_size",
+    "params",
+    "trainable",
+    "macs",
+    "flops",
+    "macs_torchvision",
+    "macs_paper",
+    "latency_ms",
+    "throughput",
+    "batch",
+    "peak_memory_mb",
+    "speed_device",
+    "epoch_s",
+    "train_s",
+    "train_device",
+]
+ACCURACY_COLUMNS = [
+    "run",
+    "model",
+    "image_size",
+    "epochs",
+    "n_test",
+    "accuracy",
+    "balanced_accuracy",
+    "f1_macro",
+    "auc_macro",
+    "baseline_accuracy",
+]
 
 
 @dataclass
@@ -60,22 +86,25 @@ def run_row(run: RunRecord, speed: SpeedOptions | None, cache: dict | None = Non
     unfreeze = run.config.get("unfreeze_stages", 1)
     key = (run.model, size, run.num_outputs, unfreeze)
     if key not in cache:
-        cache[key] = model_cost(run.model, image_size=size, num_outputs=run.num_outputs,
-                                unfreeze_stages=unfreeze, speed=speed)
+        cache[key] = model_cost(
+            run.model, image_size=size, num_outputs=run.num_outputs, unfreeze_stages=unfreeze, speed=speed
+        )
     cost = dict(cache[key])
     cost["speed_device"] = cost.pop("device", None)
     m = run.metrics
     row: dict[str, Any] = {"run": run.name, **cost, **epoch_seconds(run.history)}
-    row.update({
-        "train_device": run.config.get("device", "?") + (" (config)" if run.config.get("device") == "auto" else ""),
-        "epochs": len(run.history),
-        "n_test": m["n"],
-        "accuracy": m["accuracy"],
-        "balanced_accuracy": m["balanced_accuracy"],
-        "f1_macro": m["f1"]["macro"],
-        "auc_macro": m["auc_macro"],
-        "baseline_accuracy": (m.get("baseline") or {}).get("accuracy"),
-    })
+    row.update(
+        {
+            "train_device": run.config.get("device", "?") + (" (config)" if run.config.get("device") == "auto" else ""),
+            "epochs": len(run.history),
+            "n_test": m["n"],
+            "accuracy": m["accuracy"],
+            "balanced_accuracy": m["balanced_accuracy"],
+            "f1_macro": m["f1"]["macro"],
+            "auc_macro": m["auc_macro"],
+            "baseline_accuracy": (m.get("baseline") or {}).get("accuracy"),
+        }
+    )
     return row
 
 
@@ -138,20 +167,26 @@ def build_report(
     frame = runs_frame(runs, speed)
     base = baseline or (_first(runs, "custom_cnn") or runs[0]).name
 
-    paper_counts = {m: count(m, image_size=PAPER_IMAGE_SIZE, num_outputs=PAPER_NUM_CLASSES)
-                    for m in ("custom_cnn", "resnet50_tl")}
+    paper_counts = {
+        m: count(m, image_size=PAPER_IMAGE_SIZE, num_outputs=PAPER_NUM_CLASSES) for m in ("custom_cnn", "resnet50_tl")
+    }
     cnn_run, tl_run = _first(runs, "custom_cnn"), _first(runs, "resnet50_tl")
     frames: dict[str, pd.DataFrame] = {
         "runs": frame,
-        "cost": frame[[c for c in COST_COLUMNS if frame[c].notna().any() or c in ("run", "model")]
-                      + sorted(c for c in frame if c.endswith("_epoch_s") and c != "epoch_s")],
+        "cost": frame[
+            [c for c in COST_COLUMNS if frame[c].notna().any() or c in ("run", "model")]
+            + sorted(c for c in frame if c.endswith("_epoch_s") and c != "epoch_s")
+        ],
         "accuracy": frame[ACCURACY_COLUMNS],
         "table3": table3([r.model for r in runs], counts=dict(paper_counts)),
-        "table4": table4(cnn=paper_counts["custom_cnn"], tl=paper_counts["resnet50_tl"],
-                         acc_cnn=None if cnn_run is None else cnn_run.metrics["accuracy"] * 100,
-                         acc_tl=None if tl_run is None else tl_run.metrics["accuracy"] * 100,
-                         cnn_note=_describe(cnn_run) if cnn_run else "",
-                         tl_note=_describe(tl_run) if tl_run else ""),
+        "table4": table4(
+            cnn=paper_counts["custom_cnn"],
+            tl=paper_counts["resnet50_tl"],
+            acc_cnn=None if cnn_run is None else cnn_run.metrics["accuracy"] * 100,
+            acc_tl=None if tl_run is None else tl_run.metrics["accuracy"] * 100,
+            cnn_note=_describe(cnn_run) if cnn_run else "",
+            tl_note=_describe(tl_run) if tl_run else "",
+        ),
         "deviation": deviation_table(frame, base),
         "pareto": pareto.front_table(frame.drop(columns=[] if speed else ["latency_ms"])),
     }
@@ -162,9 +197,11 @@ def build_report(
     figs: dict[str, list[str]] = {}
     for run in runs:
         stem = out / "figures" / run.name
-        written = (figures.plot_curves(run.history, stem / "curves", title=run.name)
-                   + figures.plot_confusion(run.metrics, stem / "confusion", title=run.name)
-                   + figures.plot_roc(run.metrics, stem / "roc", title=run.name))
+        written = (
+            figures.plot_curves(run.history, stem / "curves", title=run.name)
+            + figures.plot_confusion(run.metrics, stem / "confusion", title=run.name)
+            + figures.plot_roc(run.metrics, stem / "roc", title=run.name)
+        )
         figs[run.name] = [str(p.relative_to(out)) for p in written]
         files += figs[run.name]
     costs = [c for c in pareto.COSTS if c != "latency_ms" or speed is not None]
@@ -180,11 +217,20 @@ def build_report(
     return ReportResult(markdown=md, html=page, files=sorted(files), frames=frames)
 
 
-def _blocks(runs: list[RunRecord], frames: dict[str, pd.DataFrame], costs: list[str], base: str,
-            speed: SpeedOptions | None, command: str) -> list[Block]:
-    speed_line = ("Speed: not measured (`--no-speed`)." if speed is None else
-                  f"Speed: inference on random weights, {speed.warmup} warm-up calls then the median of "
-                  f"{speed.repeats}; latency at batch 1, throughput at batch {speed.batch}; peak memory on CUDA only.")
+def _blocks(
+    runs: list[RunRecord],
+    frames: dict[str, pd.DataFrame],
+    costs: list[str],
+    base: str,
+    speed: SpeedOptions | None,
+    command: str,
+) -> list[Block]:
+    speed_line = (
+        "Speed: not measured (`--no-speed`)."
+        if speed is None
+        else f"Speed: inference on random weights, {speed.warmup} warm-up calls then the median of "
+        f"{speed.repeats}; latency at batch 1, throughput at batch {speed.batch}; peak memory on CUDA only."
+    )
     b: list[Block] = [
         Heading("skinbench report", 1),
         Text("Runs: " + ", ".join(f"`{r.name}` ({r.model})" for r in runs) + "."),
@@ -192,35 +238,50 @@ def _blocks(runs: list[RunRecord], frames: dict[str, pd.DataFrame], costs: list[
     if command:
         b.append(Text(f"Made with `{command}`."))
     b += [
-        Text("Every number is also in `numbers.json` and in `tables/` as CSV, JSON, markdown and LaTeX; all "
-             "formats of a table come from the same data frame. Parameters, MACs and FLOPs come from flopcount "
-             "(exact counts on the meta device); MACs and FLOPs are in the `flopcount` convention unless labelled "
-             "(`macs_torchvision`: conv/linear/matmul/attention only; `macs_paper`: eqs. 10-11, which the paper "
-             "prints as \"FLOPs\")."),
+        Text(
+            "Every number is also in `numbers.json` and in `tables/` as CSV, JSON, markdown and LaTeX; all "
+            "formats of a table come from the same data frame. Parameters, MACs and FLOPs come from flopcount "
+            "(exact counts on the meta device); MACs and FLOPs are in the `flopcount` convention unless labelled "
+            "(`macs_torchvision`: conv/linear/matmul/attention only; `macs_paper`: eqs. 10-11, which the paper "
+            'prints as "FLOPs").'
+        ),
         Heading("Cost of each model"),
-        Text("At each run's own image size, batch 1. `trainable`: parameters trained in the last phase. "
-             "`epoch_s`: mean training seconds per epoch from `history.csv`, `<phase>_epoch_s` per training "
-             "phase (`train_device` is the run's configured device). " + speed_line),
+        Text(
+            "At each run's own image size, batch 1. `trainable`: parameters trained in the last phase. "
+            "`epoch_s`: mean training seconds per epoch from `history.csv`, `<phase>_epoch_s` per training "
+            "phase (`train_device` is the run's configured device). " + speed_line
+        ),
         Table(frames["cost"], files="tables/cost"),
         Heading("Test accuracy"),
-        Table(frames["accuracy"], caption="scores are fractions; baseline_accuracy: always predicting the most "
-              "frequent training class", files="tables/accuracy"),
+        Table(
+            frames["accuracy"],
+            caption="scores are fractions; baseline_accuracy: always predicting the most frequent training class",
+            files="tables/accuracy",
+        ),
         Heading("Table III: total parameters"),
-        Text("Recomputed with flopcount at 224 px and 7 classes for the models skinbench builds; the other "
-             "models keep the paper's value, marked \"reported, not recomputed\". Deviations are recomputed - reported."),
+        Text(
+            "Recomputed with flopcount at 224 px and 7 classes for the models skinbench builds; the other "
+            'models keep the paper\'s value, marked "reported, not recomputed". Deviations are recomputed - reported.'
+        ),
         Table(frames["table3"], files="tables/table3"),
         Heading("Table IV: FLOP analysis"),
-        Text("Costs at 224 px, 7 classes. `paper_recomputed`: the same quantity from the paper's own inputs; "
-             "`flag`: the printed value disagrees with the arithmetic or with the model it describes. Cost "
-             "increase = (C_TL - C_CNN) / C_CNN x 100."),
+        Text(
+            "Costs at 224 px, 7 classes. `paper_recomputed`: the same quantity from the paper's own inputs; "
+            "`flag`: the printed value disagrees with the arithmetic or with the model it describes. Cost "
+            "increase = (C_TL - C_CNN) / C_CNN x 100."
+        ),
         Table(frames["table4"], files="tables/table4"),
         Heading(f"Deviation of every metric from `{base}`"),
-        Text("Scores in %, so `abs_deviation` of a score is in percentage points; `rel_deviation_pct` = "
-             "(value - baseline) / |baseline| x 100, left empty with a note when the baseline is 0."),
+        Text(
+            "Scores in %, so `abs_deviation` of a score is in percentage points; `rel_deviation_pct` = "
+            "(value - baseline) / |baseline| x 100, left empty with a note when the baseline is 0."
+        ),
         Table(frames["deviation"], files="tables/deviation"),
         Heading("Pareto fronts: accuracy vs cost"),
-        Text("A model is on a front when no other model is at most as costly and at least as accurate, and "
-             "strictly better in one of the two (identical models are all kept). Cost axes are log-scaled."),
+        Text(
+            "A model is on a front when no other model is at most as costly and at least as accurate, and "
+            "strictly better in one of the two (identical models are all kept). Cost axes are log-scaled."
+        ),
         Table(frames["pareto"], files="tables/pareto"),
     ]
     for cost in costs:

@@ -13,8 +13,20 @@ import pandas as pd
 SUPPORTED_SCHEMAS = (1,)
 REQUIRED_FILES = ("config.json", "history.csv", "metrics.json")
 HISTORY_COLUMNS = ("epoch", "phase", "train_loss", "train_acc", "val_loss", "val_acc", "seconds")
-METRICS_KEYS = ("schema_version", "model", "task", "image_size", "classes", "n", "accuracy", "balanced_accuracy",
-                "f1", "confusion_matrix", "roc", "auc_macro")
+METRICS_KEYS = (
+    "schema_version",
+    "model",
+    "task",
+    "image_size",
+    "classes",
+    "n",
+    "accuracy",
+    "balanced_accuracy",
+    "f1",
+    "confusion_matrix",
+    "roc",
+    "auc_macro",
+)
 
 
 class RunFormatError(ValueError):
@@ -80,7 +92,11 @@ def load_run(path: str | Path) -> RunRecord:
         raise RunFormatError(f"{path}: no such run folder")
     missing = [name for name in REQUIRED_FILES if not (path / name).is_file()]
     if missing:
-        hint = " (training not finished, or not evaluated yet: run skinbench evaluate)" if "metrics.json" in missing else ""
+        hint = (
+            " (training not finished, or not evaluated yet: run skinbench evaluate)"
+            if "metrics.json" in missing
+            else ""
+        )
         raise RunFormatError(f"{path} is not a finished skinbench run: missing {', '.join(missing)}{hint}")
     metrics = _read_json(path / "metrics.json")
     version = metrics.get("schema_version")

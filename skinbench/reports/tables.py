@@ -76,8 +76,10 @@ def to_latex(frame: pd.DataFrame) -> str:
     from tabulate import tabulate
 
     shown = display_frame(frame)
-    return tabulate(shown.values.tolist(), headers=list(shown.columns), tablefmt="latex_booktabs",
-                    disable_numparse=True) + "\n"
+    return (
+        tabulate(shown.values.tolist(), headers=list(shown.columns), tablefmt="latex_booktabs", disable_numparse=True)
+        + "\n"
+    )
 
 
 def _json_value(value: Any) -> Any:
@@ -143,29 +145,62 @@ def table3(extra_models: Sequence[str] = (), *, counts: dict[str, Any] | None = 
 
     notes = {
         "resnet50_tl": "torchvision ResNet50 + head Linear(2048, 256)-ReLU-Dropout-Linear(256, 7); no "
-                       "Linear(2048, h) head gives the paper's value (see Reproducing the paper)",
+        "Linear(2048, h) head gives the paper's value (see Reproducing the paper)",
         "custom_cnn": "Table II's own layers give 25,785,415; 692,807 does not follow from Table II",
     }
     rows = []
     for paper_name, reported, ours in TABLE3:
         if ours is None:
-            rows.append({"model": paper_name, "skinbench_model": None, "reported": reported, "recomputed": None,
-                         "status": REPORTED_ONLY, "note": NOT_REBUILT.get(paper_name, SA_REASON)})
+            rows.append(
+                {
+                    "model": paper_name,
+                    "skinbench_model": None,
+                    "reported": reported,
+                    "recomputed": None,
+                    "status": REPORTED_ONLY,
+                    "note": NOT_REBUILT.get(paper_name, SA_REASON),
+                }
+            )
         else:
-            rows.append({"model": paper_name, "skinbench_model": ours, "reported": reported,
-                         "recomputed": params(ours), "status": "recomputed", "note": notes[ours]})
+            rows.append(
+                {
+                    "model": paper_name,
+                    "skinbench_model": ours,
+                    "reported": reported,
+                    "recomputed": params(ours),
+                    "status": "recomputed",
+                    "note": notes[ours],
+                }
+            )
     listed = {r["skinbench_model"] for r in rows}
     for name in dict.fromkeys(extra_models):
         if name not in listed:
-            rows.append({"model": name, "skinbench_model": name, "reported": None, "recomputed": params(name),
-                         "status": "not in the paper", "note": "torchvision backbone + skinbench head, 7 classes"})
+            rows.append(
+                {
+                    "model": name,
+                    "skinbench_model": name,
+                    "reported": None,
+                    "recomputed": params(name),
+                    "status": "not in the paper",
+                    "note": "torchvision backbone + skinbench head, 7 classes",
+                }
+            )
     for r in rows:
         if r["reported"] is not None and r["recomputed"] is not None:
             d = deviation(r["recomputed"], r["reported"])
             r["abs_deviation"], r["rel_deviation_pct"] = int(d.absolute), d.relative_pct
         else:
             r["abs_deviation"], r["rel_deviation_pct"] = None, math.nan
-    cols = ["model", "skinbench_model", "reported", "recomputed", "abs_deviation", "rel_deviation_pct", "status", "note"]
+    cols = [
+        "model",
+        "skinbench_model",
+        "reported",
+        "recomputed",
+        "abs_deviation",
+        "rel_deviation_pct",
+        "status",
+        "note",
+    ]
     frame = pd.DataFrame(rows, columns=cols)
     for c in ("reported", "recomputed", "abs_deviation"):
         frame[c] = frame[c].astype("Int64")
@@ -216,34 +251,99 @@ def table4(
     cnn_note = f" Ours: {cnn_note}." if cnn_note else " Ours: no run given."
     tl_note = f" Ours: {tl_note}." if tl_note else " Ours: no run given."
     rows = [
-        ("Custom CNN cost", "MACs (paper convention)", P["cnn_flops"], nan, cnn.macs_paper, True,
-         f"The printed \"FLOPs\" are MACs by eqs. 10-11; Table II's layers give {cnn.macs_paper:,} MACs "
-         f"({ratio(cnn.macs_paper, P['cnn_flops']):.1f}x the printed value)."),
-        ("Custom CNN FLOPs", "FLOPs (flopcount convention)", nan, nan, cnn.flops, False,
-         "Real FLOPs: 2 per MAC plus bias, activation and pooling work."),
-        ("ResNet50 + TL cost", "MACs (paper convention)", P["resnet_flops"], nan, tl.macs_paper, True,
-         f"Printed as 4.00 B \"FLOPs\" but these are MACs, ResNet50's count rounded (torchvision: 4.09 G MACs, "
-         f"listed as GFLOPS); ours with the 2048-256-7 head: {tl.macs_paper:,} MACs, {tl.flops / 1e9:.2f} G FLOPs."),
-        ("ResNet50 + TL FLOPs", "FLOPs (flopcount convention)", nan, nan, tl.flops, False,
-         "Real FLOPs are about twice the MACs."),
-        ("Custom CNN accuracy", "%", P["acc_cnn"], nan, acc_cnn,
-         not math.isnan(acc_cnn) and abs(acc_cnn - P["acc_cnn"]) > 1,
-         "Test accuracy (the paper's column is headed \"Accuracy (F-Score)\")." + cnn_note),
-        ("ResNet50 + TL accuracy", "%", P["acc_resnet"], nan, acc_tl,
-         not math.isnan(acc_tl) and abs(acc_tl - P["acc_resnet"]) > 1,
-         "Test accuracy." + tl_note),
-        ("Cost increase of TL over CNN", "% ((C_TL - C_CNN) / C_CNN x 100, MACs)", P["flops_increase_pct"],
-         paper_inc, ours_inc, True,
-         f"The paper's own 4.00 B and 30.04 M give {paper_inc:+,.2f}% (printed {P['flops_increase_pct']:+,.2f}%); "
-         f"with consistent MAC counts TL costs {ratio(tl.macs_paper, cnn.macs_paper):.2f}x the CNN."),
-        ("Cost increase of TL over CNN", "% (FLOPs, flopcount convention)", nan, nan, ours_inc_flops, False,
-         "Same ratio on real FLOPs."),
-        ("Accuracy difference TL - CNN", "percentage points", P["acc_gap_pct"], paper_pp,
-         point_difference(acc_tl, acc_cnn), True,
-         f"Printed as \"+0.022%\"; {P['acc_resnet']}% - {P['acc_cnn']}% = {paper_pp:.2f} percentage points."),
-        ("Accuracy difference TL vs CNN", "% relative ((A_TL - A_CNN) / A_CNN x 100)", P["acc_gap_pct"], paper_rel,
-         relative_change(acc_tl, acc_cnn, on_zero="nan"), True,
-         f"As a relative change the paper's accuracies differ by {paper_rel:.2f}%, not 0.022%."),
+        (
+            "Custom CNN cost",
+            "MACs (paper convention)",
+            P["cnn_flops"],
+            nan,
+            cnn.macs_paper,
+            True,
+            f'The printed "FLOPs" are MACs by eqs. 10-11; Table II\'s layers give {cnn.macs_paper:,} MACs '
+            f"({ratio(cnn.macs_paper, P['cnn_flops']):.1f}x the printed value).",
+        ),
+        (
+            "Custom CNN FLOPs",
+            "FLOPs (flopcount convention)",
+            nan,
+            nan,
+            cnn.flops,
+            False,
+            "Real FLOPs: 2 per MAC plus bias, activation and pooling work.",
+        ),
+        (
+            "ResNet50 + TL cost",
+            "MACs (paper convention)",
+            P["resnet_flops"],
+            nan,
+            tl.macs_paper,
+            True,
+            f'Printed as 4.00 B "FLOPs" but these are MACs, ResNet50\'s count rounded (torchvision: 4.09 G MACs, '
+            f"listed as GFLOPS); ours with the 2048-256-7 head: {tl.macs_paper:,} MACs, {tl.flops / 1e9:.2f} G FLOPs.",
+        ),
+        (
+            "ResNet50 + TL FLOPs",
+            "FLOPs (flopcount convention)",
+            nan,
+            nan,
+            tl.flops,
+            False,
+            "Real FLOPs are about twice the MACs.",
+        ),
+        (
+            "Custom CNN accuracy",
+            "%",
+            P["acc_cnn"],
+            nan,
+            acc_cnn,
+            not math.isnan(acc_cnn) and abs(acc_cnn - P["acc_cnn"]) > 1,
+            'Test accuracy (the paper\'s column is headed "Accuracy (F-Score)").' + cnn_note,
+        ),
+        (
+            "ResNet50 + TL accuracy",
+            "%",
+            P["acc_resnet"],
+            nan,
+            acc_tl,
+            not math.isnan(acc_tl) and abs(acc_tl - P["acc_resnet"]) > 1,
+            "Test accuracy." + tl_note,
+        ),
+        (
+            "Cost increase of TL over CNN",
+            "% ((C_TL - C_CNN) / C_CNN x 100, MACs)",
+            P["flops_increase_pct"],
+            paper_inc,
+            ours_inc,
+            True,
+            f"The paper's own 4.00 B and 30.04 M give {paper_inc:+,.2f}% (printed {P['flops_increase_pct']:+,.2f}%); "
+            f"with consistent MAC counts TL costs {ratio(tl.macs_paper, cnn.macs_paper):.2f}x the CNN.",
+        ),
+        (
+            "Cost increase of TL over CNN",
+            "% (FLOPs, flopcount convention)",
+            nan,
+            nan,
+            ours_inc_flops,
+            False,
+            "Same ratio on real FLOPs.",
+        ),
+        (
+            "Accuracy difference TL - CNN",
+            "percentage points",
+            P["acc_gap_pct"],
+            paper_pp,
+            point_difference(acc_tl, acc_cnn),
+            True,
+            f'Printed as "+0.022%"; {P["acc_resnet"]}% - {P["acc_cnn"]}% = {paper_pp:.2f} percentage points.',
+        ),
+        (
+            "Accuracy difference TL vs CNN",
+            "% relative ((A_TL - A_CNN) / A_CNN x 100)",
+            P["acc_gap_pct"],
+            paper_rel,
+            relative_change(acc_tl, acc_cnn, on_zero="nan"),
+            True,
+            f"As a relative change the paper's accuracies differ by {paper_rel:.2f}%, not 0.022%.",
+        ),
     ]
     cols = ["quantity", "unit", "paper_printed", "paper_recomputed", "ours", "flag", "explanation"]
     return pd.DataFrame(rows, columns=cols)
@@ -301,7 +401,16 @@ def deviation_table(frame: pd.DataFrame, baseline: str, *, label: str = "run") -
             scale = 100.0 if pct else 1.0
             value, ref = float(row[col]) * scale, float(base[col]) * scale
             d = deviation(value, ref)
-            rows.append({label: row[label], "metric": name, "value": value, "baseline_value": ref,
-                         "abs_deviation": round(d.absolute, 10), "rel_deviation_pct": d.relative_pct, "note": d.note})
+            rows.append(
+                {
+                    label: row[label],
+                    "metric": name,
+                    "value": value,
+                    "baseline_value": ref,
+                    "abs_deviation": round(d.absolute, 10),
+                    "rel_deviation_pct": d.relative_pct,
+                    "note": d.note,
+                }
+            )
     cols = [label, "metric", "value", "baseline_value", "abs_deviation", "rel_deviation_pct", "note"]
     return pd.DataFrame(rows, columns=cols)

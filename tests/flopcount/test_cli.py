@@ -17,14 +17,20 @@ def test_table_output(capsys):
     assert "25,785,415" in out and "classifier.1" in out
 
 
-@pytest.mark.parametrize("fmt, marker", [("markdown", "| Layer"), ("latex", "\\begin{tabular}"), ("csv", "name,type,family"), ("json", '"schema"')])
+@pytest.mark.parametrize(
+    "fmt, marker",
+    [("markdown", "| Layer"), ("latex", "\\begin{tabular}"), ("csv", "name,type,family"), ("json", '"schema"')],
+)
 def test_formats(capsys, fmt, marker):
     assert main(["benchmarks.zoo:PaperCNN", "--input-shape", "1,3,224,224", "--format", fmt]) == 0
     assert marker in capsys.readouterr().out
 
 
 def test_depth_and_convention(capsys):
-    assert main(["benchmarks.zoo:PaperCNN", "--input-shape", "1x3x224x224", "--format", "json", "--convention", "paper"]) == 0
+    assert (
+        main(["benchmarks.zoo:PaperCNN", "--input-shape", "1x3x224x224", "--format", "json", "--convention", "paper"])
+        == 0
+    )
     data = json.loads(capsys.readouterr().out)
     assert data["convention"] == "paper" and data["totals"]["flops"] == data["totals"]["macs"]
     assert main(["benchmarks.zoo:PaperCNN", "--input-shape", "1,3,224,224", "--depth", "1"]) == 0
@@ -57,7 +63,18 @@ def test_bad_shape_flag_is_a_usage_error(capsys):
 @pytest.mark.slow
 def test_module_entry_point_runs_torchvision_model():
     done = subprocess.run(
-        [sys.executable, "-m", "flopcount", "torchvision.models:resnet18", "--input-shape", "1,3,224,224", "--format", "json"],
-        capture_output=True, text=True, check=True,
+        [
+            sys.executable,
+            "-m",
+            "flopcount",
+            "torchvision.models:resnet18",
+            "--input-shape",
+            "1,3,224,224",
+            "--format",
+            "json",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
     )
     assert json.loads(done.stdout)["totals"]["params"] == 11_689_512

@@ -107,7 +107,7 @@ def test_dispatch_path_counts_per_module():
 
 
 def test_not_a_module():
-    with pytest.raises(TypeError, match="needs a torch.nn.Module, got function"):
+    with pytest.raises(TypeError, match=r"needs a torch\.nn\.Module, got function"):
         profile(lambda x: x, input_shape=(1, 3))
 
 
@@ -138,7 +138,7 @@ def test_wrong_shape_in_a_functional_op_names_the_module():
 
 
 def test_inputs_that_do_not_match_forward():
-    with pytest.raises(TypeError, match="do not match Linear.forward"):
+    with pytest.raises(TypeError, match=r"do not match Linear\.forward"):
         profile(nn.Linear(2, 2), torch.randn(1, 2), torch.randn(1, 2))
 
 

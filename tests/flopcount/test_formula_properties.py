@@ -194,8 +194,11 @@ def conv_configs(draw, transposed: bool | None = None):
 def build_conv_module(cfg) -> nn.Module:
     cls = _conv_cls(cfg["dims"], cfg["transposed"])
     kwargs = dict(
-        stride=cfg["stride"], padding=cfg["padding"], dilation=cfg["dilation"],
-        groups=cfg["groups"], bias=cfg["bias"],
+        stride=cfg["stride"],
+        padding=cfg["padding"],
+        dilation=cfg["dilation"],
+        groups=cfg["groups"],
+        bias=cfg["bias"],
     )
     if cfg["transposed"]:
         kwargs["output_padding"] = cfg["output_padding"]
@@ -337,12 +340,20 @@ def test_conv_transpose_costs_the_same_as_its_adjoint_conv(cfg):
     in_shape = (cfg["batch"], cfg["cin"], *cfg["spatial"])
     transposed = profile(nn.Sequential(build_conv_module(cfg)), input_shape=in_shape)
     adjoint = _conv_cls(cfg["dims"], False)(
-        cfg["cout"], cfg["cin"], cfg["kernel"], stride=cfg["stride"], padding=cfg["padding"],
-        dilation=cfg["dilation"], groups=cfg["groups"], bias=False,
+        cfg["cout"],
+        cfg["cin"],
+        cfg["kernel"],
+        stride=cfg["stride"],
+        padding=cfg["padding"],
+        dilation=cfg["dilation"],
+        groups=cfg["groups"],
+        bias=False,
     )
     adj = profile(nn.Sequential(adjoint), input_shape=transposed.layers[0].output_shape)
     assert adj.layers[0].output_shape == in_shape
-    assert adj.total_macs == transposed.total_macs, f"{cfg}: adjoint {adj.total_macs}, transposed {transposed.total_macs}"
+    assert adj.total_macs == transposed.total_macs, (
+        f"{cfg}: adjoint {adj.total_macs}, transposed {transposed.total_macs}"
+    )
 
 
 # ============================================================================ 2. linear
@@ -702,10 +713,17 @@ def mha_cases(draw):
     kdim = draw(st.one_of(st.none(), st.integers(1, 5)))
     vdim = draw(st.one_of(st.none(), st.integers(1, 5)))
     return {
-        "embed": heads * head_dim, "heads": heads, "kdim": kdim, "vdim": vdim,
-        "bias": draw(st.booleans()), "batch_first": draw(st.booleans()),
-        "batched": draw(st.booleans()), "L": draw(st.integers(1, 4)), "S": draw(st.integers(1, 4)),
-        "N": draw(st.integers(1, 3)), "mask": draw(st.sampled_from(("none", "key_padding", "attn", "no_weights"))),
+        "embed": heads * head_dim,
+        "heads": heads,
+        "kdim": kdim,
+        "vdim": vdim,
+        "bias": draw(st.booleans()),
+        "batch_first": draw(st.booleans()),
+        "batched": draw(st.booleans()),
+        "L": draw(st.integers(1, 4)),
+        "S": draw(st.integers(1, 4)),
+        "N": draw(st.integers(1, 3)),
+        "mask": draw(st.sampled_from(("none", "key_padding", "attn", "no_weights"))),
     }
 
 
@@ -795,8 +813,19 @@ def test_multihead_attention_positional_arguments(mode):
     """Regression: the formula once read key_padding_mask at position 4 and attn_mask at 6
     (``forward(query, key, value, key_padding_mask, need_weights, attn_mask, ...)``), so a
     positional mask was missed and a positional ``need_weights`` counted as a mask."""
-    c = {"embed": 4, "heads": 2, "kdim": None, "vdim": None, "bias": True, "batch_first": False,
-         "batched": True, "L": 3, "S": 3, "N": 2, "mask": "key_padding" if mode == "key_padding_mask" else "none"}
+    c = {
+        "embed": 4,
+        "heads": 2,
+        "kdim": None,
+        "vdim": None,
+        "bias": True,
+        "batch_first": False,
+        "batched": True,
+        "L": 3,
+        "S": 3,
+        "N": 2,
+        "mask": "key_padding" if mode == "key_padding_mask" else "none",
+    }
     mha = nn.MultiheadAttention(4, 2)
     q = torch.randn(3, 2, 4)
     args = (q, torch.zeros(2, 3, dtype=torch.bool)) if mode == "key_padding_mask" else (q,)
@@ -965,12 +994,22 @@ def test_adaptive_pooling_shapes_and_flops(case):
 
 # ============================================================================ 7. activations / elementwise
 ACTIVATION_MODULES = {
-    "relu": nn.ReLU, "gelu": nn.GELU, "silu": nn.SiLU, "hardswish": nn.Hardswish,
-    "sigmoid": nn.Sigmoid, "tanh": nn.Tanh, "softmax": lambda: nn.Softmax(dim=-1),
+    "relu": nn.ReLU,
+    "gelu": nn.GELU,
+    "silu": nn.SiLU,
+    "hardswish": nn.Hardswish,
+    "sigmoid": nn.Sigmoid,
+    "tanh": nn.Tanh,
+    "softmax": lambda: nn.Softmax(dim=-1),
 }
 ACTIVATION_FUNCTIONS = {
-    "relu": F.relu, "gelu": F.gelu, "silu": F.silu, "hardswish": F.hardswish,
-    "sigmoid": torch.sigmoid, "tanh": torch.tanh, "softmax": lambda x: F.softmax(x, dim=0),
+    "relu": F.relu,
+    "gelu": F.gelu,
+    "silu": F.silu,
+    "hardswish": F.hardswish,
+    "sigmoid": torch.sigmoid,
+    "tanh": torch.tanh,
+    "softmax": lambda x: F.softmax(x, dim=0),
 }
 
 small_shapes = st.lists(st.integers(1, 4), min_size=1, max_size=4).map(tuple)
@@ -1059,8 +1098,12 @@ def rnn_cases(draw):
     kind = draw(st.sampled_from(("LSTM", "GRU", "RNN")))
     hidden = draw(st.integers(1, 4))
     kwargs = dict(
-        input_size=draw(st.integers(1, 4)), hidden_size=hidden, num_layers=draw(st.integers(1, 3)),
-        bidirectional=draw(st.booleans()), batch_first=draw(st.booleans()), bias=draw(st.booleans()),
+        input_size=draw(st.integers(1, 4)),
+        hidden_size=hidden,
+        num_layers=draw(st.integers(1, 3)),
+        bidirectional=draw(st.booleans()),
+        batch_first=draw(st.booleans()),
+        bias=draw(st.booleans()),
     )
     if kind == "LSTM" and hidden > 1:
         kwargs["proj_size"] = draw(st.integers(0, hidden - 1))
@@ -1205,7 +1248,7 @@ def view_cases(draw):
     if target and draw(st.booleans()):
         target[draw(st.integers(0, len(target) - 1))] = -1
     if draw(st.integers(0, 4)) == 0:
-        target = target + [2]  # mismatched numel (or fine when a -1 absorbs it)
+        target = [*target, 2]  # mismatched numel (or fine when a -1 absorbs it)
     return tuple(source), tuple(target), draw(st.booleans()) or not target
 
 

@@ -7,11 +7,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from benchmarks.zoo import (
+    Decoder,
     FunctionalCNN,
     SDPABlock,
     functional_cnn_reference_macs,
     llama_reference_macs,
-    Decoder,
     sdpa_block_reference_macs,
 )
 from flopcount import profile

@@ -48,7 +48,16 @@ def test_latex(table2):
 
 def test_dataframe_and_csv_hold_the_same_numbers(table2):
     frame = table2.to_dataframe()
-    assert list(frame.columns[:8]) == ["name", "type", "family", "input_shapes", "output_shape", "params", "macs", "flops"]
+    assert list(frame.columns[:8]) == [
+        "name",
+        "type",
+        "family",
+        "input_shapes",
+        "output_shape",
+        "params",
+        "macs",
+        "flops",
+    ]
     assert frame["params"].sum() == table2.total_params
     assert frame["macs"].sum() == table2.total_macs
     csv_lines = table2.to_csv().splitlines()
@@ -63,9 +72,17 @@ def test_json_schema(table2):
     assert data["totals"]["macs"] == table2.total_macs
     assert data["capture"] == {"method": "fx", "reason": None}
     assert data["layers"][0] == {
-        "name": "features.0", "type": "Conv2d", "family": "conv", "input_shapes": [[1, 3, 224, 224]],
-        "output_shape": [1, 32, 224, 224], "params": 896, "macs": 43_352_064, "flops": 88_309_760,
-        "activation_bytes": 32 * 224 * 224 * 4, "node": "features_0", "counted": True,
+        "name": "features.0",
+        "type": "Conv2d",
+        "family": "conv",
+        "input_shapes": [[1, 3, 224, 224]],
+        "output_shape": [1, 32, 224, 224],
+        "params": 896,
+        "macs": 43_352_064,
+        "flops": 88_309_760,
+        "activation_bytes": 32 * 224 * 224 * 4,
+        "node": "features_0",
+        "counted": True,
     }
 
 

@@ -13,8 +13,10 @@ from flopcount import profile
 def _snapshot(model: nn.Module):
     return (
         {k: v.clone() for k, v in model.state_dict().items()},
-        {name: (len(m._forward_hooks), len(m._forward_pre_hooks), len(m._backward_hooks), m.training)
-         for name, m in model.named_modules()},
+        {
+            name: (len(m._forward_hooks), len(m._forward_pre_hooks), len(m._backward_hooks), m.training)
+            for name, m in model.named_modules()
+        },
         set(dir(model)),
         {p.device for p in model.parameters()},
         [p.requires_grad for p in model.parameters()],
@@ -54,7 +56,13 @@ def test_two_calls_identical_and_independent_of_mode_grad_and_device():
 
 def test_meta_weights_profile_and_stay_on_meta():
     with torch.device("meta"):
-        model = nn.Sequential(nn.Conv2d(3, 8, 3), nn.BatchNorm2d(8), nn.ReLU(), nn.Flatten(), nn.LazyLinear(4) if False else nn.Linear(8 * 6 * 6, 4))
+        model = nn.Sequential(
+            nn.Conv2d(3, 8, 3),
+            nn.BatchNorm2d(8),
+            nn.ReLU(),
+            nn.Flatten(),
+            nn.LazyLinear(4) if False else nn.Linear(8 * 6 * 6, 4),
+        )
     result = profile(model, input_shape=(1, 3, 8, 8))
     assert result.total_params == sum(p.numel() for p in model.parameters())
     assert {p.device.type for p in model.parameters()} == {"meta"}

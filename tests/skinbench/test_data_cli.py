@@ -35,23 +35,35 @@ def test_split_writes_then_reuses_csv(synthetic_root: Path, tmp_path: Path, caps
     assert out.read_bytes() != before
 
 
-@pytest.mark.parametrize("argv, fragment", [
-    (["split", "--data", "{tmp}/missing", "--out", "{tmp}/s.csv"], "data folder not found"),
-    (["split", "--data", "{tmp}", "--out", "{tmp}/s.csv", "--bogus"], "unrecognized arguments: --bogus"),
-    (["split", "--out", "{tmp}/s.csv"], "required: --data"),
-    (["split", "--data", "{tmp}", "--out", "{tmp}/s.csv", "--fractions", "0.5", "x", "0.5"], "invalid float"),
-    (["synth", "--out", "{tmp}/syn", "--n", "2"], "at least 7"),
-    (["synth", "--out", "{tmp}/syn", "--n", "many"], "invalid int value"),
-    (["nonsense"], "invalid choice"),
-])
+@pytest.mark.parametrize(
+    "argv, fragment",
+    [
+        (["split", "--data", "{tmp}/missing", "--out", "{tmp}/s.csv"], "data folder not found"),
+        (["split", "--data", "{tmp}", "--out", "{tmp}/s.csv", "--bogus"], "unrecognized arguments: --bogus"),
+        (["split", "--out", "{tmp}/s.csv"], "required: --data"),
+        (["split", "--data", "{tmp}", "--out", "{tmp}/s.csv", "--fractions", "0.5", "x", "0.5"], "invalid float"),
+        (["synth", "--out", "{tmp}/syn", "--n", "2"], "at least 7"),
+        (["synth", "--out", "{tmp}/syn", "--n", "many"], "invalid int value"),
+        (["nonsense"], "invalid choice"),
+    ],
+)
 def test_errors_are_one_line(tmp_path: Path, capsys, argv: list[str], fragment: str) -> None:
     err = _one_line_error(capsys, [a.format(tmp=tmp_path) for a in argv])
     assert fragment in err
 
 
 def test_split_bad_fractions_is_one_line(synthetic_root: Path, tmp_path: Path, capsys) -> None:
-    argv = ["split", "--data", str(synthetic_root), "--out", str(tmp_path / "s.csv"),
-            "--fractions", "0.5", "0.5", "0.5"]
+    argv = [
+        "split",
+        "--data",
+        str(synthetic_root),
+        "--out",
+        str(tmp_path / "s.csv"),
+        "--fractions",
+        "0.5",
+        "0.5",
+        "0.5",
+    ]
     assert "split fractions" in _one_line_error(capsys, argv)
     assert not (tmp_path / "s.csv").exists()
 

@@ -76,7 +76,7 @@ def _write_csv(root: Path, edit) -> Path:
 
 def test_classes_are_fixed_and_binary_task_matches_paper() -> None:
     assert CLASSES == ("akiec", "bcc", "bkl", "df", "mel", "nv", "vasc")
-    assert MALIGNANT == {"mel", "bcc", "akiec"}
+    assert {"mel", "bcc", "akiec"} == MALIGNANT
     assert task_classes("dx") == CLASSES
     assert task_classes("binary") == ("benign", "malignant")
     meta = pd.DataFrame({"dx": list(CLASSES)})
@@ -120,21 +120,40 @@ def test_every_layout_finds_every_image(small_src: Path, tmp_path: Path, layout:
 
 
 def test_find_image_dirs_orders_by_preference(tmp_path: Path) -> None:
-    for name in ("zzz_other", "HAM10000_images_200x150", "ham10000_images_part_1",
-                 "HAM10000_images_part_2", "HAM10000_images_part_1", "empty"):
+    for name in (
+        "zzz_other",
+        "HAM10000_images_200x150",
+        "ham10000_images_part_1",
+        "HAM10000_images_part_2",
+        "HAM10000_images_part_1",
+        "empty",
+    ):
         (tmp_path / name).mkdir()
         if name != "empty":
             (tmp_path / name / "ISIC_0000000.jpg").touch()
     assert [d.name for d in find_image_dirs(tmp_path)] == [
-        "HAM10000_images_part_1", "HAM10000_images_part_2", "ham10000_images_part_1",
-        "HAM10000_images_200x150", "zzz_other",
+        "HAM10000_images_part_1",
+        "HAM10000_images_part_2",
+        "ham10000_images_part_1",
+        "HAM10000_images_200x150",
+        "zzz_other",
     ]
 
 
 def test_metadata_columns_and_labels(synthetic_root: Path) -> None:
     meta = load_metadata(synthetic_root)
-    for column in ("lesion_id", "image_id", "dx", "dx_type", "age", "sex", "localization",
-                   "path", "label", "malignant"):
+    for column in (
+        "lesion_id",
+        "image_id",
+        "dx",
+        "dx_type",
+        "age",
+        "sex",
+        "localization",
+        "path",
+        "label",
+        "malignant",
+    ):
         assert column in meta.columns
     assert meta["label"].dtype == np.int64 and meta["malignant"].dtype == np.int64
     assert (meta["dx"] == meta["label"].map(dict(enumerate(CLASSES)))).all()
@@ -150,7 +169,7 @@ def test_missing_data_folder(tmp_path: Path) -> None:
 def test_missing_metadata_csv(small_src: Path, tmp_path: Path) -> None:
     root = _make_layout(small_src, tmp_path / "data", "parts")
     (root / "HAM10000_metadata.csv").unlink()
-    with pytest.raises(DataError, match="no HAM10000_metadata.csv in"):
+    with pytest.raises(DataError, match=r"no HAM10000_metadata\.csv in"):
         load_metadata(root)
 
 
@@ -223,7 +242,14 @@ def test_real_metadata_loads_with_readme_counts(ham10000_root: Path) -> None:
     assert len(meta) == 10_015
     assert meta["lesion_id"].nunique() == 7_470
     assert meta["dx"].value_counts().to_dict() == {
-        "nv": 6705, "mel": 1113, "bkl": 1099, "bcc": 514, "akiec": 327, "vasc": 142, "df": 115}
+        "nv": 6705,
+        "mel": 1113,
+        "bkl": 1099,
+        "bcc": 514,
+        "akiec": 327,
+        "vasc": 142,
+        "df": 115,
+    }
     # the complete 200x150 copy is preferred over the 124-image full-size sample
     assert meta["path"].map(lambda p: Path(p).parent.name).eq("HAM10000_images_200x150").all()
 

@@ -88,16 +88,12 @@ def test_bad_fractions(fractions: tuple) -> None:
 
 @settings(max_examples=40, deadline=None)
 @given(
-    lesions=st.lists(
-        st.tuples(st.sampled_from(CLASSES), st.integers(1, 6)), min_size=1, max_size=60
-    ),
+    lesions=st.lists(st.tuples(st.sampled_from(CLASSES), st.integers(1, 6)), min_size=1, max_size=60),
     seed=st.integers(0, 2**31 - 1),
 )
 def test_split_never_leaks_a_lesion(lesions: list[tuple[str, int]], seed: int) -> None:
     rows = [
-        {"image_id": f"i{j}_{k}", "lesion_id": f"l{j}", "dx": dx}
-        for j, (dx, n) in enumerate(lesions)
-        for k in range(n)
+        {"image_id": f"i{j}_{k}", "lesion_id": f"l{j}", "dx": dx} for j, (dx, n) in enumerate(lesions) for k in range(n)
     ]
     meta = pd.DataFrame(rows)
     split = split_by_lesion(meta, seed=seed)
@@ -120,9 +116,7 @@ def test_load_or_create_writes_then_reuses(synthetic_root: Path, tmp_path: Path,
 
     monkeypatch.setattr(split_module, "split_by_lesion", no_split)
     again = load_or_create_split(meta.sample(frac=1.0, random_state=0), path, seed=99)
-    assert again.set_index("image_id")["split"].sort_index().equals(
-        first.set_index("image_id")["split"].sort_index()
-    )
+    assert again.set_index("image_id")["split"].sort_index().equals(first.set_index("image_id")["split"].sort_index())
 
 
 def test_saved_split_must_match_the_data(synthetic_root: Path, tmp_path: Path) -> None:
@@ -131,7 +125,7 @@ def test_saved_split_must_match_the_data(synthetic_root: Path, tmp_path: Path) -
     load_or_create_split(meta, path)
     with pytest.raises(DataError, match=r"does not match the data: 1 image\(s\) missing"):
         load_or_create_split(pd.concat([meta, meta.iloc[[0]].assign(image_id="ISIC_new")]), path)
-    with pytest.raises(DataError, match="0 image.*missing from it, 1 extra"):
+    with pytest.raises(DataError, match=r"0 image.*missing from it, 1 extra"):
         load_or_create_split(meta.iloc[1:], path)
 
 

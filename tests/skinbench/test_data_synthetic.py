@@ -26,7 +26,10 @@ from skinbench.data import (
 
 def test_layout_matches_ham10000(synthetic_root: Path) -> None:
     assert sorted(p.name for p in synthetic_root.iterdir()) == [
-        "HAM10000_images_part_1", "HAM10000_images_part_2", "HAM10000_metadata.csv"]
+        "HAM10000_images_part_1",
+        "HAM10000_images_part_2",
+        "HAM10000_metadata.csv",
+    ]
     raw = pd.read_csv(synthetic_root / "HAM10000_metadata.csv")
     assert list(raw.columns) == ["lesion_id", "image_id", "dx", "dx_type", "age", "sex", "localization"]
     assert raw["image_id"].str.fullmatch(r"ISIC_\d{7}").all()
@@ -60,10 +63,13 @@ def test_same_seed_same_bytes(tmp_path: Path) -> None:
     assert len(load_metadata(a)) == 9
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"n": 6}, "at least 7"),
-    ({"n": 10, "image_size": (4, 100)}, "at least 8x8"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"n": 6}, "at least 7"),
+        ({"n": 10, "image_size": (4, 100)}, "at least 8x8"),
+    ],
+)
 def test_bad_arguments(tmp_path: Path, kwargs: dict, message: str) -> None:
     with pytest.raises(DataError, match=message):
         write_synthetic(tmp_path, **kwargs)

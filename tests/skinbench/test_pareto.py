@@ -15,19 +15,19 @@ nan = math.nan
 @pytest.mark.parametrize(
     ("costs", "scores", "front"),
     [
-        ([1, 2, 3, 4], [0.5, 0.7, 0.6, 0.9], [0, 1, 3]),   # (3, .6) dominated by (2, .7)
-        ([4, 3, 2, 1], [0.9, 0.6, 0.7, 0.5], [0, 2, 3]),   # order of the input does not matter
-        ([1, 2, 3], [0.9, 0.8, 0.7], [0]),                 # the cheapest is also the best
-        ([1, 2, 3], [0.1, 0.2, 0.3], [0, 1, 2]),           # a strict trade-off: all on the front
-        ([1, 1, 2], [0.5, 0.5, 0.4], [0, 1]),              # exact duplicates both stay
-        ([2, 2, 2], [0.5, 0.5, 0.5], [0, 1, 2]),           # all identical
-        ([1, 1], [0.4, 0.5], [1]),                         # same cost: the higher score wins
-        ([1, 2], [0.5, 0.5], [0]),                         # same score: the lower cost wins
-        ([1, 2, 2], [0.5, 0.7, 0.7], [0, 1, 2]),           # duplicates on the front
-        ([1, 3, 3], [0.9, 0.7, 0.7], [0]),                 # dominated duplicates both go
-        ([5], [0.1], [0]),                                 # one point
+        ([1, 2, 3, 4], [0.5, 0.7, 0.6, 0.9], [0, 1, 3]),  # (3, .6) dominated by (2, .7)
+        ([4, 3, 2, 1], [0.9, 0.6, 0.7, 0.5], [0, 2, 3]),  # order of the input does not matter
+        ([1, 2, 3], [0.9, 0.8, 0.7], [0]),  # the cheapest is also the best
+        ([1, 2, 3], [0.1, 0.2, 0.3], [0, 1, 2]),  # a strict trade-off: all on the front
+        ([1, 1, 2], [0.5, 0.5, 0.4], [0, 1]),  # exact duplicates both stay
+        ([2, 2, 2], [0.5, 0.5, 0.5], [0, 1, 2]),  # all identical
+        ([1, 1], [0.4, 0.5], [1]),  # same cost: the higher score wins
+        ([1, 2], [0.5, 0.5], [0]),  # same score: the lower cost wins
+        ([1, 2, 2], [0.5, 0.7, 0.7], [0, 1, 2]),  # duplicates on the front
+        ([1, 3, 3], [0.9, 0.7, 0.7], [0]),  # dominated duplicates both go
+        ([5], [0.1], [0]),  # one point
         ([], [], []),
-        ([nan, 1, 2], [0.9, 0.5, nan], [1]),               # NaN points are never on the front
+        ([nan, 1, 2], [0.9, 0.5, nan], [1]),  # NaN points are never on the front
     ],
 )
 def test_front_on_hand_made_points(costs: list, scores: list, front: list) -> None:
@@ -41,8 +41,11 @@ def test_front_agrees_with_brute_force_definition() -> None:
     for _ in range(50):
         pts = [(rng.randint(1, 5), rng.randint(1, 5) / 5) for _ in range(rng.randint(1, 9))]
         c, s = zip(*pts)
-        expected = [i for i, (ci, si) in enumerate(pts)
-                    if not any(cj <= ci and sj >= si and (cj, sj) != (ci, si) for cj, sj in pts)]
+        expected = [
+            i
+            for i, (ci, si) in enumerate(pts)
+            if not any(cj <= ci and sj >= si and (cj, sj) != (ci, si) for cj, sj in pts)
+        ]
         assert pareto_front(list(c), list(s)) == expected
 
 
@@ -52,15 +55,17 @@ def test_length_mismatch_is_an_error() -> None:
 
 
 def _frame() -> pd.DataFrame:
-    return pd.DataFrame({
-        "run": ["cnn", "r50", "mob", "dup"],
-        "accuracy": [0.80, 0.85, 0.82, 0.82],
-        "balanced_accuracy": [0.5, 0.4, 0.6, 0.6],
-        "f1_macro": [0.4, 0.5, 0.45, 0.45],
-        "macs": [500, 4000, 60, 60],
-        "params": [25e6, 24e6, 2e6, 2e6],
-        "latency_ms": [1.0, 9.0, 2.0, 2.0],
-    })
+    return pd.DataFrame(
+        {
+            "run": ["cnn", "r50", "mob", "dup"],
+            "accuracy": [0.80, 0.85, 0.82, 0.82],
+            "balanced_accuracy": [0.5, 0.4, 0.6, 0.6],
+            "f1_macro": [0.4, 0.5, 0.45, 0.45],
+            "macs": [500, 4000, 60, 60],
+            "params": [25e6, 24e6, 2e6, 2e6],
+            "latency_ms": [1.0, 9.0, 2.0, 2.0],
+        }
+    )
 
 
 def test_front_table_lists_each_front_by_increasing_cost() -> None:

@@ -68,13 +68,23 @@ def _img_sources(page: Path) -> list[str]:
 def test_report_writes_every_file(report: Path, capsys: pytest.CaptureFixture) -> None:
     expected = {"report.md", "report.html", "numbers.json"}
     expected |= {f"tables/{t}.{fmt}" for t in TABLES for fmt in ("md", "tex", "csv", "json")}
-    expected |= {f"figures/{r}/{f}.{fmt}" for r in ("custom_cnn", "resnet18") for f in RUN_FIGURES for fmt in ("png", "svg")}
+    expected |= {
+        f"figures/{r}/{f}.{fmt}" for r in ("custom_cnn", "resnet18") for f in RUN_FIGURES for fmt in ("png", "svg")
+    }
     expected |= {f"figures/pareto_{c}.{fmt}" for c in ("macs", "params", "latency_ms") for fmt in ("png", "svg")}
     written = {str(p.relative_to(report)) for p in report.rglob("*") if p.is_file()}
     assert written == expected  # and no temporary files left behind
     md = (report / "report.md").read_text()
-    for heading in ("## Cost of each model", "## Table III", "## Table IV", "## Deviation of every metric from `custom_cnn`",
-                    "## Pareto fronts", "### resnet18 (resnet18)", "reported, not recomputed", "(Fig. 7)"):
+    for heading in (
+        "## Cost of each model",
+        "## Table III",
+        "## Table IV",
+        "## Deviation of every metric from `custom_cnn`",
+        "## Pareto fronts",
+        "### resnet18 (resnet18)",
+        "reported, not recomputed",
+        "(Fig. 7)",
+    ):
         assert heading in md
     for src in re.findall(r"!\[[^\]]*\]\(([^)]+)\)", md):
         assert (report / src).is_file()
@@ -112,13 +122,27 @@ def test_html_images_exist_and_decode(report: Path) -> None:
         assert "<svg" in path.with_suffix(".svg").read_text()[:2000]
 
 
-@pytest.mark.skipif(not CHROMIUM.exists(), reason="headless check needs /usr/bin/chromium (apt-get install -y chromium); "
-                    "test_html_images_exist_and_decode checks the images without it")
+@pytest.mark.skipif(
+    not CHROMIUM.exists(),
+    reason="headless check needs /usr/bin/chromium (apt-get install -y chromium); "
+    "test_html_images_exist_and_decode checks the images without it",
+)
 def test_html_renders_with_images_in_headless_chromium(report: Path, tmp_path: Path) -> None:
-    cmd = [str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-           "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={tmp_path / 'profile'}",
-           "--allow-file-access-from-files", "--virtual-time-budget=5000", "--dump-dom",
-           (report / "report.html").as_uri()]
+    cmd = [
+        str(CHROMIUM),
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        f"--user-data-dir={tmp_path / 'profile'}",
+        "--allow-file-access-from-files",
+        "--virtual-time-budget=5000",
+        "--dump-dom",
+        (report / "report.html").as_uri(),
+    ]
     dom = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=True).stdout
     body = re.search(r"<body[^>]*>", dom).group(0)
     assert 'data-images-total="9"' in body and 'data-images-loaded="9"' in body, body

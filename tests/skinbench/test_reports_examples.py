@@ -26,19 +26,46 @@ def _load(name: str):
 def test_reproduce_tables_prints_and_writes_paper_values(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     assert _load("reproduce_tables").main(["--out", str(tmp_path)]) == 0
     out = capsys.readouterr().out
-    for text in ("25,785,415", "692,807", "23,661,703", "531,465,984", "13,216.76", "13,215.58", "669.13",
-                 "reported, not recomputed"):
+    for text in (
+        "25,785,415",
+        "692,807",
+        "23,661,703",
+        "531,465,984",
+        "13,216.76",
+        "13,215.58",
+        "669.13",
+        "reported, not recomputed",
+    ):
         assert text in out
     t3 = {r["model"]: r for r in json.loads((tmp_path / "table3.json").read_text())}
     assert t3["Custom CNN Implementation"]["recomputed"] == 25_785_415
-    assert {p.name for p in tmp_path.iterdir()} == {f"table{n}.{f}" for n in (3, 4) for f in ("md", "tex", "csv", "json")}
+    assert {p.name for p in tmp_path.iterdir()} == {
+        f"table{n}.{f}" for n in (3, 4) for f in ("md", "tex", "csv", "json")
+    }
 
 
 @pytest.mark.slow
 def test_reproduce_paper_end_to_end_on_synthetic_data(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     before = torch.get_num_threads()
-    args = ["--out", str(tmp_path), "--models", "custom_cnn", "resnet18", "--n", "140", "--synthetic-size", "48", "36",
-            "--image-size", "16", "--epochs", "1", "--head-epochs", "1", "--no-speed"]
+    args = [
+        "--out",
+        str(tmp_path),
+        "--models",
+        "custom_cnn",
+        "resnet18",
+        "--n",
+        "140",
+        "--synthetic-size",
+        "48",
+        "36",
+        "--image-size",
+        "16",
+        "--epochs",
+        "1",
+        "--head-epochs",
+        "1",
+        "--no-speed",
+    ]
     try:
         assert _load("reproduce_paper").main(args) == 0
     finally:

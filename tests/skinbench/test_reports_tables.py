@@ -94,7 +94,9 @@ def test_table4_costs_and_deviation_row(paper_counts: dict) -> None:
     rows = {(q, u.split(" ")[0]): r for (q, u), r in zip(zip(t["quantity"], t["unit"]), t.to_dict("records"))}
     assert rows[("Custom CNN cost", "MACs")]["ours"] == 531_465_984 == cnn.macs_paper
     assert rows[("Custom CNN cost", "MACs")]["paper_printed"] == 30.04e6
-    assert rows[("ResNet50 + TL cost", "MACs")]["ours"] == tl.macs_paper and rows[("ResNet50 + TL cost", "MACs")]["flag"]
+    assert (
+        rows[("ResNet50 + TL cost", "MACs")]["ours"] == tl.macs_paper and rows[("ResNet50 + TL cost", "MACs")]["flag"]
+    )
     assert rows[("Custom CNN FLOPs", "FLOPs")]["ours"] == cnn.flops
     inc = t[(t["quantity"] == "Cost increase of TL over CNN") & t["unit"].str.contains("MACs")].iloc[0]
     inc_flops = t[(t["quantity"] == "Cost increase of TL over CNN") & t["unit"].str.contains("FLOPs")].iloc[0]
@@ -107,7 +109,10 @@ def test_table4_costs_and_deviation_row(paper_counts: dict) -> None:
     assert pp["paper_printed"] == 0.022 and pp["flag"] and "2.03 percentage points" in pp["explanation"]
     rel = rows[("Accuracy difference TL vs CNN", "%")]
     assert rel["ours"] == pytest.approx(5.0) and rel["paper_recomputed"] == pytest.approx(2.03 / 87.05 * 100)
-    assert rows[("Custom CNN accuracy", "%")]["ours"] == 80.0 and "Ours: run a." in rows[("Custom CNN accuracy", "%")]["explanation"]
+    assert (
+        rows[("Custom CNN accuracy", "%")]["ours"] == 80.0
+        and "Ours: run a." in rows[("Custom CNN accuracy", "%")]["explanation"]
+    )
     assert "Ours: run b." in rows[("ResNet50 + TL accuracy", "%")]["explanation"]
     assert all(isinstance(e, str) and e and "\n" not in e for e in t["explanation"])
     assert all(t.loc[t["flag"], "explanation"].str.len() > 20)
@@ -121,8 +126,15 @@ def test_table4_without_runs_has_nan_accuracy(paper_counts: dict) -> None:
 
 # ---------------------------------------------------------------------------- deviation table
 def test_deviation_table_by_hand_with_zero_baseline() -> None:
-    f = pd.DataFrame({"run": ["base", "x"], "accuracy": [0.80, 0.84], "macs": [100, 250], "latency_ms": [0.0, 2.0],
-                      "params": [10, None]})
+    f = pd.DataFrame(
+        {
+            "run": ["base", "x"],
+            "accuracy": [0.80, 0.84],
+            "macs": [100, 250],
+            "latency_ms": [0.0, 2.0],
+            "params": [10, None],
+        }
+    )
     t = deviation_table(f, "base").set_index(["run", "metric"])
     acc = t.loc[("x", "accuracy (%)")]
     assert acc["value"] == pytest.approx(84) and acc["abs_deviation"] == pytest.approx(4)  # pp
@@ -143,7 +155,9 @@ def test_every_format_holds_the_same_numbers(tmp_path) -> None:
     assert sorted(p.name for p in paths.values()) == ["t.csv", "t.json", "t.md", "t.tex"]
     assert pd.read_csv(paths["csv"]).equals(f)
     assert json.loads(paths["json"].read_text()) == [
-        {"model": "a", "params": 25_785_415, "acc": 0.123456}, {"model": "b", "params": 12, "acc": None}]
+        {"model": "a", "params": 25_785_415, "acc": 0.123456},
+        {"model": "b", "params": 12, "acc": None},
+    ]
     md, tex = paths["md"].read_text(), paths["tex"].read_text()
     assert "25,785,415" in md and "25,785,415" in tex and "0.1235" in md and "0.1235" in tex
     assert md.startswith("| model") and "\\toprule" in tex

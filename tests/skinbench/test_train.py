@@ -31,12 +31,22 @@ def _kill_after(epoch: int):
     def hook(row: dict) -> None:
         if row["epoch"] == epoch:
             raise Killed
+
     return hook
 
 
 def _config(data: Path, out: Path, **kw) -> TrainConfig:
-    defaults = dict(model="custom_cnn", image_size=16, epochs=3, batch_size=32, lr=1e-3,
-                    pretrained=False, progress=False, seed=0, patience=0)
+    defaults = dict(
+        model="custom_cnn",
+        image_size=16,
+        epochs=3,
+        batch_size=32,
+        lr=1e-3,
+        pretrained=False,
+        progress=False,
+        seed=0,
+        patience=0,
+    )
     defaults.update(kw)
     return TrainConfig(data=str(data), out=str(out), **defaults)
 
@@ -64,8 +74,9 @@ def test_synthetic_data_trains_clearly_above_chance(synthetic_root: Path, tmp_pa
 def test_run_folder_contents(synthetic_root: Path, tmp_path: Path) -> None:
     run = tmp_path / "run"
     metrics = main(_config(synthetic_root, run, epochs=2))
-    assert {"config.json", "split.csv", "history.csv", "last.pt", "best.pt", "metrics.json",
-            "predictions.csv"} <= {p.name for p in run.iterdir()}
+    assert {"config.json", "split.csv", "history.csv", "last.pt", "best.pt", "metrics.json", "predictions.csv"} <= {
+        p.name for p in run.iterdir()
+    }
     assert not [p for p in run.iterdir() if p.name.endswith(".tmp")]
     saved = TrainConfig.load(run / "config.json")
     assert saved.model == "custom_cnn" and saved.mean is not None and len(saved.std) == 3

@@ -45,24 +45,30 @@ FAST = ["--image-size", "16", "--epochs", "1", "--head-epochs", "1", "--batch-si
 
 
 def test_unknown_model_is_one_line(synthetic_root: Path, tmp_path: Path, capsys) -> None:
-    err = _error_line(capsys, ["train", "--data", str(synthetic_root), "--model", "resnet5",
-                               "--out", str(tmp_path / "run"), *FAST])
+    err = _error_line(
+        capsys, ["train", "--data", str(synthetic_root), "--model", "resnet5", "--out", str(tmp_path / "run"), *FAST]
+    )
     assert "unknown model 'resnet5'" in err and "resnet50" in err
 
 
 def test_missing_data_folder_is_one_line(tmp_path: Path, capsys) -> None:
-    err = _error_line(capsys, ["train", "--data", str(tmp_path / "nowhere"), "--model", "custom_cnn",
-                               "--out", str(tmp_path / "run"), *FAST])
+    err = _error_line(
+        capsys,
+        ["train", "--data", str(tmp_path / "nowhere"), "--model", "custom_cnn", "--out", str(tmp_path / "run"), *FAST],
+    )
     assert "data folder not found" in err
 
 
-@pytest.mark.parametrize("argv, fragment", [
-    (["train", "--data", "d", "--model", "custom_cnn", "--out", "r", "--bogus"], "unrecognized arguments"),
-    (["train", "--data", "d", "--model", "custom_cnn", "--out", "r", "--epochs", "many"], "invalid int value"),
-    (["train", "--data", "d", "--model", "custom_cnn", "--out", "r", "--task", "cancer"], "invalid choice"),
-    (["train", "--data", "d", "--out", "r"], "--model"),
-    (["evaluate"], "run"),
-])
+@pytest.mark.parametrize(
+    "argv, fragment",
+    [
+        (["train", "--data", "d", "--model", "custom_cnn", "--out", "r", "--bogus"], "unrecognized arguments"),
+        (["train", "--data", "d", "--model", "custom_cnn", "--out", "r", "--epochs", "many"], "invalid int value"),
+        (["train", "--data", "d", "--model", "custom_cnn", "--out", "r", "--task", "cancer"], "invalid choice"),
+        (["train", "--data", "d", "--out", "r"], "--model"),
+        (["evaluate"], "run"),
+    ],
+)
 def test_bad_flags_are_one_line(capsys, argv: list[str], fragment: str) -> None:
     assert fragment in _error_line(capsys, argv)
 
@@ -70,8 +76,10 @@ def test_bad_flags_are_one_line(capsys, argv: list[str], fragment: str) -> None:
 def test_pretrained_unavailable_without_flag_is_one_line_error(
     synthetic_root: Path, tmp_path: Path, capsys, no_network: list[str]
 ) -> None:
-    err = _error_line(capsys, ["train", "--data", str(synthetic_root), "--model", "resnet50_tl",
-                               "--out", str(tmp_path / "run"), *FAST])
+    err = _error_line(
+        capsys,
+        ["train", "--data", str(synthetic_root), "--model", "resnet50_tl", "--out", str(tmp_path / "run"), *FAST],
+    )
     assert "ImageNet weights for resnet50" in err and "--no-pretrained" in err
     assert no_network and not (tmp_path / "run").exists()
 
@@ -80,8 +88,17 @@ def test_no_pretrained_trains_from_random_init_with_notice_then_evaluates(
     synthetic_root: Path, tmp_path: Path, capsys, no_network: list[str]
 ) -> None:
     run = tmp_path / "run"
-    argv = ["train", "--data", str(synthetic_root), "--model", "mobilenet_v3_small", "--out", str(run),
-            "--no-pretrained", *FAST]
+    argv = [
+        "train",
+        "--data",
+        str(synthetic_root),
+        "--model",
+        "mobilenet_v3_small",
+        "--out",
+        str(run),
+        "--no-pretrained",
+        *FAST,
+    ]
     assert main(argv) == 0
     captured = capsys.readouterr()
     notices = [line for line in captured.err.splitlines() if "notice" in line]
