@@ -11,7 +11,9 @@ with references that share no code with :mod:`flopcount`:
 * **FlopCounterMode.** ``torch.utils.flop_counter.FlopCounterMode`` on a real forward
   of a tiny CPU model counts 2 FLOPs per MAC for convolution, mm/addmm/bmm/baddbmm and
   SDPA (its addmm count ignores the bias add), so it must equal ``2 * total_macs`` where
-  it covers the op.
+  that torch release covers the op. It is a second opinion, never the oracle: where a
+  release has no formula for an op it dispatches on CPU, the gap is asserted as such
+  and reported (:func:`assert_flop_counter_agrees`).
 * **Closed forms written differently.** Attention and MultiheadAttention costs are
   written per projection and per score; recurrent layers are counted from the numel of
   the module's own weight matrices (every weight entry is one MAC per time step per
@@ -34,9 +36,11 @@ the whole file runs in well under a minute on two shared cores.
 
 from __future__ import annotations
 
+import copy
 import itertools
 import math
 import operator
+import warnings
 
 import numpy as np
 import pytest
@@ -80,11 +84,77 @@ RNN_CELL_FLOPS = {"LSTM": 3 * SIGMOID + 2 * TANH + 4, "GRU": 2 * SIGMOID + TANH 
 
 
 # ============================================================================ helpers
+class _OpNames(TorchDispatchMode):
+    """Names of the aten ops a piece of code dispatches."""
+
+    def __init__(self):
+        super().__init__()
+        self.ops: set = set()
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        self.ops.add(func.overloadpacket)
+        return func(*args, **(kwargs or {}))
+
+
 def fcm_flops(fn, *args, **kwargs):
     """FLOPs FlopCounterMode sees while ``fn`` runs on real tensors, and fn's output."""
     with torch.no_grad(), FlopCounterMode(display=False) as counter:
         out = fn(*args, **kwargs)
     return counter.get_total_flops(), out
+
+
+def test_flop_counter_check_fails_on_a_real_disagreement():
+    """The blind-spot allowance never hides a wrong expectation, on a covered or uncovered op."""
+    linear = nn.Linear(3, 2)
+    x = torch.randn(4, 3)
+    assert_flop_counter_agrees(linear, (x,), 2 * 4 * 3 * 2, "linear")
+    with pytest.raises(AssertionError, match="FlopCounterMode 48 on CPU"):
+        assert_flop_counter_agrees(linear, (x,), 50, "linear")
+    q = torch.randn(1, 2, 3, 4)
+    sdpa = SDPA()
+    with pytest.raises(AssertionError, match="expected 7"):
+        assert_flop_counter_agrees(sdpa, (q, q, q), 7, "sdpa")
+
+
+class FlopCounterBlindSpot(UserWarning):
+    """FlopCounterMode has no formula for an op this torch release dispatches on CPU."""
+
+
+def assert_flop_counter_agrees(model: nn.Module, args, expected_flops: int, context, cpu_flops=None) -> None:
+    """FlopCounterMode must count ``expected_flops`` where this torch release covers the op.
+
+    The oracle is ``expected_flops`` (independent closed forms / brute force). On CPU,
+    some releases dispatch ops for which FlopCounterMode registers no formula (torch
+    2.13 and 2.14 run ``F.scaled_dot_product_attention`` as
+    ``aten._scaled_dot_product_flash_attention_for_cpu`` and count 0). Such a miss is a
+    peer's blind spot, not ours, and is asserted as one: the same model on ``meta``
+    decomposes into ops FlopCounterMode does count and gives ``expected_flops``, and the
+    CPU run dispatched an op without a FlopCounterMode formula that the meta run did not.
+    The blind spot is then reported as a :class:`FlopCounterBlindSpot` warning.
+    ``cpu_flops`` is FlopCounterMode's CPU count when the caller already has it.
+    """
+    if cpu_flops is None:
+        cpu_flops, _ = fcm_flops(model, *args)
+    if cpu_flops == expected_flops:
+        return
+    with _OpNames() as cpu_ops:
+        fcm_flops(model, *args)
+    meta_model = copy.deepcopy(model).to("meta")
+    meta_args = torch.utils._pytree.tree_map_only(torch.Tensor, lambda t: t.to("meta"), args)
+    with _OpNames() as meta_ops:
+        meta_flops, _ = fcm_flops(meta_model, *meta_args)
+    uncovered = sorted(str(op) for op in cpu_ops.ops - meta_ops.ops if op not in flop_counter.flop_registry)
+    assert meta_flops == expected_flops and uncovered, (
+        f"{context}: FlopCounterMode {cpu_flops} on CPU, {meta_flops} on meta, expected {expected_flops}"
+        f" (CPU ops without a FlopCounterMode formula: {uncovered or 'none'})"
+    )
+    warnings.warn(
+        FlopCounterBlindSpot(
+            f"FlopCounterMode (torch {torch.__version__}) has no formula for {', '.join(uncovered)} on CPU "
+            "and undercounts there; on meta it decomposes and agrees with flopcount"
+        ),
+        stacklevel=2,
+    )
 
 
 def one_record(prof, family: str):
@@ -289,7 +359,7 @@ def _check_conv_profile(model: nn.Module, cfg) -> None:
     assert record.macs == macs, f"{cfg}: flopcount {record.macs} MACs, brute force {macs}"
     bias_adds = out.numel() if cfg["bias"] else 0
     assert record.flops == 2 * macs + bias_adds, f"{cfg}: flops {record.flops}"
-    assert fcm == 2 * prof.total_macs, f"{cfg}: FlopCounterMode {fcm} vs 2*{prof.total_macs}"
+    assert_flop_counter_agrees(model, (x,), 2 * prof.total_macs, cfg, fcm)
     assert record.params == n_params(model) == prof.total_params
     assert prof.using("torchvision").total_flops == 2 * macs
     assert prof.using("paper").total_flops == macs
@@ -388,7 +458,7 @@ def test_linear_any_leading_dims(cfg, functional):
     assert record.output_shape == tuple(out.shape)
     assert record.macs == macs, f"{cfg}: {record.macs} != {macs}"
     assert record.flops == 2 * macs + (out.numel() if bias else 0)
-    assert fcm == 2 * macs, f"{cfg}: FlopCounterMode {fcm}"
+    assert_flop_counter_agrees(model, (x,), 2 * macs, cfg, fcm)
     assert record.params == n_params(model)
     assert linear_count(tuple(x.shape), in_f, out_f, bias=bias).macs == macs
 
@@ -556,7 +626,7 @@ def test_mm_bmm_addmm_baddbmm(case):
     assert record.output_shape == tuple(out.shape)
     assert record.macs == macs, f"{case}: {record.macs} != {macs}"
     assert record.flops == 2 * macs + extra, f"{case}: flops {record.flops}"
-    assert fcm == 2 * macs
+    assert_flop_counter_agrees(model, args, 2 * macs, case, fcm)
 
 
 @st.composite
@@ -651,7 +721,8 @@ def _check_einsum(terms, out, explicit, shapes, ell_shapes):
         for letter, size in zip(term, shape):
             sizes[letter] = max(sizes.get(letter, 1), size)
     ref_shapes = [tuple(sizes[c] for c in term) for term in ref_terms]
-    assert fcm == 2 * torch_path_macs(reference_eq, ref_shapes), f"{equation} {full_shapes}: FlopCounterMode {fcm}"
+    torch_flops = 2 * torch_path_macs(reference_eq, ref_shapes)
+    assert_flop_counter_agrees(model, operands, torch_flops, (equation, full_shapes), fcm)
 
 
 # ============================================================================ 4. attention
@@ -701,7 +772,7 @@ def test_scaled_dot_product_attention(case):
     assert record.output_shape == tuple(out.shape)
     assert record.macs == macs, f"{case}: {record.macs} != {macs}"
     assert record.flops == 2 * macs + extras, f"{case}: flops {record.flops} != {2 * macs + extras}"
-    assert fcm == 2 * macs, f"{case}: FlopCounterMode {fcm}"
+    assert_flop_counter_agrees(model, args, 2 * macs, case, fcm)
     assert attention_count(tuple(q.shape), tuple(k.shape), tuple(v.shape), masked=mask_kind != "none").macs == macs
     if len(lead) == 2:  # torch's formula wants (B, H, L, E)
         assert flop_counter.sdpa_flop_count(q.shape, k.shape, v.shape) == 2 * macs
@@ -791,7 +862,7 @@ def test_multihead_attention(c):
     assert record.output_shape == tuple(out.shape)
     assert record.macs == macs, f"{c}: {record.macs} != {macs}"
     assert record.flops == flops, f"{c}: flops {record.flops} != {flops}"
-    assert fcm == 2 * macs, f"{c}: FlopCounterMode {fcm}"
+    assert_flop_counter_agrees(model, args, 2 * macs, c, fcm)
     assert record.params == n_params(mha)
 
 
