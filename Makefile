@@ -9,7 +9,7 @@ EXTRAS ?= dev
 # the user sets it (SKINBENCH_DATA=../shared/data/ham10000 make demo), synthetic data otherwise.
 # Tests and docs/scripts fall back to ../shared/data/ham10000 themselves; .ci/run sets it.
 
-.PHONY: install demo test test-fast docs docs-serve bench clean
+.PHONY: install demo test test-fast test-matrix lint docs docs-serve bench clean
 
 $(PY):
 	python3 -m venv $(VENV)
@@ -28,8 +28,21 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(PY) examples/demo.py
 
-test: $(STAMP)
+# The README's command and CI's: lint + types, then the whole suite (slow tests included).
+test: lint
+	$(PY) -c "import torch, torchvision; print('torch', torch.__version__, '| torchvision', torchvision.__version__)"
 	$(PY) -m pytest -n 2 --dist loadgroup -q
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+# Before every release: the suite on the declared torch floor, on what the registry resolves
+# here, on the newest torch it serves, and flopcount alone on torch 2.13 without torchvision,
+# each in its own venv under .matrix/ (see .ci/test_matrix.py and CONTRIBUTING.md).
+test-matrix:
+	python3 .ci/test_matrix.py
 
 test-fast: $(STAMP)
 	$(PY) -m pytest -q -m "not slow" -x
@@ -50,4 +63,4 @@ bench: $(STAMP)
 	$(PY) benchmarks/pipeline_speed.py
 
 clean:
-	rm -rf $(VENV) site build *.egg-info .pytest_cache .hypothesis
+	rm -rf $(VENV) .matrix site build *.egg-info .pytest_cache .hypothesis

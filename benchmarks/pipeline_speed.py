@@ -25,6 +25,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -145,12 +146,28 @@ def train_rate(name: str, size: int, device: str, steps: int, min_seconds: float
             torch.cuda.synchronize()
 
     step()
-    done, start = 0, time.perf_counter()
-    while done < steps or (time.perf_counter() - start < min_seconds and done < 10 * steps):
+    return timed_rate(step, batch, steps, min_seconds)
+
+
+def timed_rate(
+    step: Callable[[], None],
+    batch: int,
+    steps: int,
+    min_seconds: float,
+    clock: Callable[[], float] = time.perf_counter,
+) -> dict[str, Any]:
+    """Time ``step`` (one batch of ``batch`` images) and return the rate of the steps timed.
+
+    At least ``steps`` steps run, and more (up to 10x ``steps``) until ``min_seconds``
+    have passed; ``steps`` in the result is the number actually timed, so
+    ``images_per_s == batch * steps / seconds`` always holds.
+    """
+    done, start = 0, clock()
+    while done < steps or (clock() - start < min_seconds and done < 10 * steps):
         step()
         done += 1
-    elapsed = time.perf_counter() - start
-    return {"batch": batch, "steps": done, "seconds": elapsed, "images_per_s": batch * steps / elapsed}
+    elapsed = clock() - start
+    return {"batch": batch, "steps": done, "seconds": elapsed, "images_per_s": batch * done / elapsed}
 
 
 def train_rates(steps: int, quick: bool) -> dict[str, Any]:

@@ -60,3 +60,60 @@ def test_compare_counters_quick_writes_expected_json(tmp_path):
     assert record["macs"] == entry["reference_macs"] and record["repeats"] == 1
     assert {"time_s", "params", "native", "extra"} <= set(record)
     assert "<!-- BEGIN compare_counters" in doc.read_text()
+
+
+class FakeClock:
+    """A clock that advances ``tick`` seconds per step and not at all while being read."""
+
+    def __init__(self, tick: float):
+        self.now, self.tick, self.steps = 0.0, tick, 0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def step(self) -> None:
+        self.now += self.tick
+        self.steps += 1
+
+
+@pytest.mark.parametrize(
+    ("tick", "steps", "min_seconds", "expected_steps"),
+    [
+        (0.5, 4, 1.0, 4),  # the minimum number of steps already lasts min_seconds
+        (0.1, 4, 3.0, 30),  # fast steps: more are timed until min_seconds pass
+        (0.01, 4, 3.0, 40),  # capped at 10x steps
+    ],
+)
+def test_training_rate_counts_the_steps_it_timed(tick, steps, min_seconds, expected_steps):
+    from benchmarks.pipeline_speed import timed_rate
+
+    clock = FakeClock(tick)
+    result = timed_rate(clock.step, batch=16, steps=steps, min_seconds=min_seconds, clock=clock)
+    assert result["steps"] == clock.steps == expected_steps
+    assert result["seconds"] == pytest.approx(expected_steps * tick)
+    assert result["images_per_s"] == pytest.approx(16 / tick)
+    assert result["images_per_s"] == pytest.approx(result["batch"] * result["steps"] / result["seconds"])
+
+
+def test_published_training_rates_add_up():
+    """benchmarks/results/pipeline_speed.json: images_per_s == batch * steps / seconds on every row."""
+    payload = json.loads((ROOT / "benchmarks" / "results" / "pipeline_speed.json").read_text())
+    rows = payload["training"].values()
+    assert rows
+    for row in rows:
+        assert row["images_per_s"] == pytest.approx(row["batch"] * row["steps"] / row["seconds"], rel=1e-9), row
+
+
+def test_flop_counter_blind_spot_table_merges_releases_and_states_shares():
+    from benchmarks.flop_counter_blind_spots import merge, render, verdict
+
+    assert verdict({"exact": 100, "cpu": 100, "meta": 100}) == "CPU exact; meta exact"
+    assert verdict({"exact": 100, "cpu": 80, "meta": 100}) == "CPU 80% of exact; meta exact"
+    case = "sdpa"
+    payload = merge({}, "2.14.1", {case: {"exact": 10, "cpu": 0, "meta": 10}}, "2026-12-01")
+    payload = merge(payload, "2.3.1", {case: {"exact": 10, "cpu": 10, "meta": 10}}, "2026-12-01")
+    payload = merge(payload, "2.14.1", {case: {"exact": 10, "cpu": 0, "meta": 10}}, "2026-12-02")
+    assert list(payload["releases"]) == ["2.3.1", "2.14.1"]  # by version, re-measured release replaced
+    assert payload["releases"]["2.14.1"]["date"] == "2026-12-02"
+    table = render(payload)
+    assert "| sdpa | CPU exact; meta exact | CPU 0% of exact; meta exact |" in table
