@@ -21,6 +21,9 @@ aten = torch.ops.aten
 
 SOFTMAX_FLOPS = 5
 
+# aten._safe_softmax (the softmax of masked SDPA) exists from torch 2.5; older releases never run it.
+_SAFE_SOFTMAX = (aten._safe_softmax,) if hasattr(aten, "_safe_softmax") else ()
+
 #: name -> (flops per element, targets)
 ACTIVATION_FLOPS: dict[str, tuple[int, tuple]] = {
     "relu": (
@@ -56,7 +59,7 @@ ACTIVATION_FLOPS: dict[str, tuple[int, tuple]] = {
             "Tensor.softmax",
             aten._softmax,
             aten.softmax,
-            aten._safe_softmax,
+            *_SAFE_SOFTMAX,
         ),
     ),
     "log_softmax": (
