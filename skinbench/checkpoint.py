@@ -7,48 +7,43 @@ tuples or dicts (configuration as a plain dict, RNG states as tensors).
 
 from __future__ import annotations
 
-import os
+import pickle
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from skinbench.atomic import atomic_path
+from skinbench.errors import RunError
+
 
 def save_checkpoint(obj: dict[str, Any], path: str | Path) -> None:
-    """Write ``obj`` to ``path`` atomically.
-
-    The data goes to a temporary file in the same folder, is flushed to disk, then
-    renamed over ``path``; a kill at any moment leaves either the old or the new file,
-    never a truncated one.
+    """Write ``obj`` to ``path`` atomically (see :mod:`skinbench.atomic`).
 
     Args:
         obj: Tensors and primitive containers only (see the module docstring).
         path: Destination file.
     """
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as fh:
-            torch.save(obj, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    # Make the rename itself durable.
-    try:
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-    except OSError:  # pragma: no cover - platforms without directory fds
-        return
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+    with atomic_path(path) as tmp:
+        torch.save(obj, tmp)
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """Load a checkpoint written by :func:`save_checkpoint` with ``weights_only=True``."""
-    return torch.load(Path(path), map_location=map_location, weights_only=True)
+    """Load a checkpoint written by :func:`save_checkpoint` with ``weights_only=True``.
+
+    Raises:
+        RunError: The file is truncated, not a checkpoint, or holds objects other than
+            tensors and primitive containers.
+        OSError: The file cannot be read.
+    """
+    try:
+        ckpt = torch.load(Path(path), map_location=map_location, weights_only=True)
+    except (RuntimeError, EOFError, pickle.UnpicklingError) as exc:
+        reason = " ".join(str(exc).split()[:30]) or type(exc).__name__
+        raise RunError(f"cannot load checkpoint {path}: {reason}") from None
+    if not isinstance(ckpt, dict):
+        raise RunError(f"{path} is not a skinbench checkpoint (a {type(ckpt).__name__}, not a dict)")
+    return ckpt
 
 
 def rng_state() -> dict[str, Any]:

@@ -1,6 +1,9 @@
 """Command-line interface: ``skinbench split|synth|train|evaluate|report``.
 
-Argument parsing lives here and only here; each sub-command calls library code.
+Argument parsing lives here and only here; each sub-command calls library code. Errors
+the user can fix are :class:`~skinbench.errors.SkinbenchError` (or ``OSError``); :func:`main`
+catches them in one place and prints one line. Library modules are imported inside the
+handlers, so ``skinbench --help`` does not load torch.
 """
 
 from __future__ import annotations
@@ -8,16 +11,25 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, NoReturn
 
+from skinbench.errors import PretrainedUnavailable, SkinbenchError
 
-class CliError(Exception):
-    """An error reported to the user as one line, without a traceback."""
+if TYPE_CHECKING:
+    from skinbench.config import TrainConfig
+
+#: What the user can do about an error, appended to its line.
+_HINTS: dict[type[SkinbenchError], str] = {
+    PretrainedUnavailable: "pass --no-pretrained to train from random initialisation",
+}
+
+_Subparsers = argparse._SubParsersAction  # argparse has no public name for it
 
 
 class _OneLineParser(argparse.ArgumentParser):
     """An ArgumentParser whose usage errors are one line (the usage is in ``--help``)."""
 
-    def error(self, message: str):  # type: ignore[override]
+    def error(self, message: str) -> NoReturn:
         """Print ``prog: error: message`` on one line and exit with status 2."""
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
@@ -44,7 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _add_split_command(sub: argparse._SubParsersAction) -> None:
+def _add_split_command(sub: _Subparsers[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "split",
         help="split HAM10000 by lesion into train/val/test (stratified by dx)",
@@ -77,23 +89,20 @@ def _run_split(args: argparse.Namespace) -> int:
     """Handler of ``skinbench split``."""
     from pathlib import Path
 
-    from skinbench.data import DataError, load_metadata, load_or_create_split, split_summary
+    from skinbench.data import load_metadata, load_or_create_split, split_summary
 
     out = Path(args.out)
     reused = out.exists() and not args.force
-    try:
-        meta = load_metadata(args.data, skip=args.skip)
-        if args.force:
-            out.unlink(missing_ok=True)
-        split = load_or_create_split(meta, out, args.fractions, args.seed)
-    except (DataError, OSError) as exc:
-        raise CliError(str(exc)) from None
+    meta = load_metadata(args.data, skip=args.skip)
+    if args.force:
+        out.unlink(missing_ok=True)
+    split = load_or_create_split(meta, out, args.fractions, args.seed)
     print(f"{'reused' if reused else 'wrote'} {out}: class shares in % per split")
     print(split_summary(split).to_string())
     return 0
 
 
-def _add_synth_command(sub: argparse._SubParsersAction) -> None:
+def _add_synth_command(sub: _Subparsers[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "synth",
         help="write a synthetic dataset in the HAM10000 layout",
@@ -116,17 +125,14 @@ def _add_synth_command(sub: argparse._SubParsersAction) -> None:
 
 def _run_synth(args: argparse.Namespace) -> int:
     """Handler of ``skinbench synth``."""
-    from skinbench.data import DataError, write_synthetic
+    from skinbench.data import write_synthetic
 
-    try:
-        root = write_synthetic(args.out, n=args.n, seed=args.seed, image_size=tuple(args.size))
-    except (DataError, OSError) as exc:
-        raise CliError(str(exc)) from None
+    root = write_synthetic(args.out, n=args.n, seed=args.seed, image_size=tuple(args.size))
     print(f"wrote {args.n} synthetic images to {root}")
     return 0
 
 
-def _add_train_command(sub: argparse._SubParsersAction) -> None:
+def _add_train_command(sub: _Subparsers[argparse.ArgumentParser]) -> None:
     from skinbench.config import MONITORS, TASKS, TrainConfig
 
     d = TrainConfig(data="", out="")
@@ -191,38 +197,26 @@ def _add_train_command(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_run_train)
 
 
-def _train_config(args: argparse.Namespace):
+def _train_config(args: argparse.Namespace) -> TrainConfig:
     """The TrainConfig of ``skinbench train``: defaults (or the saved run on --resume) plus given flags."""
-    import dataclasses
-    from pathlib import Path
-
     from skinbench.config import TrainConfig
+    from skinbench.rundir import RunDir
 
     given = {k: v for k, v in vars(args).items() if k not in ("command", "func")}
-    saved = Path(given["out"]) / "config.json"
-    if given.get("resume") and saved.is_file():
-        return dataclasses.replace(TrainConfig.load(saved), **given)
+    if given.get("resume"):
+        return RunDir(given["out"]).resume_config(given)
     return TrainConfig(**given)
 
 
 def _run_train(args: argparse.Namespace) -> int:
     """Handler of ``skinbench train``."""
-    from skinbench.config import ConfigError
-    from skinbench.data import DataError
-    from skinbench.models import PretrainedUnavailable, UnknownModelError
     from skinbench.train import main as train_main
 
-    try:
-        metrics = train_main(_train_config(args))
-    except PretrainedUnavailable as exc:
-        raise CliError(f"{exc}; pass --no-pretrained to train from random initialisation") from None
-    except (ConfigError, DataError, UnknownModelError, OSError) as exc:
-        raise CliError(str(exc)) from None
-    _print_metrics(metrics, args.out)
+    _print_metrics(train_main(_train_config(args)), args.out)
     return 0
 
 
-def _print_metrics(metrics: dict, run: str) -> None:
+def _print_metrics(metrics: dict[str, Any], run: str) -> None:
     auc = metrics["auc_macro"]
     print(
         f"{run}: test accuracy {metrics['accuracy']:.4f}, balanced accuracy {metrics['balanced_accuracy']:.4f}, "
@@ -232,7 +226,7 @@ def _print_metrics(metrics: dict, run: str) -> None:
     )
 
 
-def _add_evaluate_command(sub: argparse._SubParsersAction) -> None:
+def _add_evaluate_command(sub: _Subparsers[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "evaluate",
         help="evaluate a run's checkpoint on its test split and rewrite metrics.json",
@@ -248,19 +242,14 @@ def _add_evaluate_command(sub: argparse._SubParsersAction) -> None:
 
 def _run_evaluate(args: argparse.Namespace) -> int:
     """Handler of ``skinbench evaluate``."""
-    from skinbench.config import ConfigError
-    from skinbench.data import DataError
     from skinbench.evaluate import evaluate_run
 
-    try:
-        metrics = evaluate_run(args.run, data=args.data, checkpoint=args.checkpoint, device=args.device)
-    except (ConfigError, DataError, OSError) as exc:
-        raise CliError(str(exc)) from None
+    metrics = evaluate_run(args.run, data=args.data, checkpoint=args.checkpoint, device=args.device)
     _print_metrics(metrics, args.run)
     return 0
 
 
-def _add_report_command(sub: argparse._SubParsersAction) -> None:
+def _add_report_command(sub: _Subparsers[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "report",
         help="write a report (cost, Tables III-IV, Pareto fronts, figures) of one or more runs",
@@ -292,7 +281,6 @@ def _run_report(args: argparse.Namespace) -> int:
 
     from skinbench.cost import SpeedOptions
     from skinbench.reports.report import build_report
-    from skinbench.reports.runs import RunFormatError
 
     speed = (
         SpeedOptions(
@@ -302,12 +290,7 @@ def _run_report(args: argparse.Namespace) -> int:
         else None
     )
     command = "skinbench " + shlex.join(sys.argv[1:]) if sys.argv[1:2] == ["report"] else ""
-    try:
-        result = build_report(args.runs, args.out, speed=speed, baseline=args.baseline, command=command)
-    except (RunFormatError, OSError, ValueError) as exc:
-        raise CliError(str(exc)) from None
-    except KeyError as exc:
-        raise CliError(str(exc.args[0])) from None
+    result = build_report(args.runs, args.out, speed=speed, baseline=args.baseline, command=command)
     print(f"wrote {result.markdown} and {result.html} ({len(result.files)} files)")
     return 0
 
@@ -319,8 +302,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         argv: Command-line arguments without the program name (default: ``sys.argv[1:]``).
 
     Returns:
-        0 on success (and for ``--help``), 2 on a usage or data error, reported as one
-        line on stderr.
+        0 on success (and for ``--help``), 2 on a usage error, a
+        :class:`~skinbench.errors.SkinbenchError` or an ``OSError``, reported as one line
+        on stderr.
 
     Example:
         >>> import tempfile
@@ -337,9 +321,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.code if isinstance(exc.code, int) else 2
     try:
         return int(args.func(args) or 0)
-    except CliError as exc:
-        print(f"skinbench: error: {exc}", file=sys.stderr)
+    except (SkinbenchError, OSError) as exc:
+        print(f"skinbench: error: {_one_line(exc)}", file=sys.stderr)
         return 2
+
+
+def _one_line(exc: BaseException) -> str:
+    """The error's message on one line, with the hint of :data:`_HINTS` for its type."""
+    message = " ".join(str(exc).splitlines()) or type(exc).__name__
+    hint = next((h for cls, h in _HINTS.items() if isinstance(exc, cls)), None)
+    return f"{message}; {hint}" if hint else message
 
 
 if __name__ == "__main__":  # pragma: no cover

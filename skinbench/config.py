@@ -4,16 +4,39 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from skinbench.atomic import write_json
+from skinbench.errors import ConfigError
+
+__all__ = ["MONITORS", "RESUMABLE_CHANGES", "TASKS", "ConfigError", "TrainConfig"]
+
 TASKS = ("dx", "binary")
 MONITORS = ("val_balanced_acc", "val_acc", "val_loss")
 
+#: Fields that may differ between a run's config.json and its resume or re-evaluation:
+#: where the data and run folder are, how long to train, and how to run (not what).
+RESUMABLE_CHANGES = frozenset(
+    {
+        "data",
+        "out",
+        "resume",
+        "epochs",
+        "head_epochs",
+        "patience",
+        "num_workers",
+        "threads",
+        "device",
+        "progress",
+        "cache_dir",
+    }
+)
 
-class ConfigError(ValueError):
-    """A configuration value is invalid or a run folder does not match its configuration."""
+#: Fields that training resolves and saves; a resumed run keeps the saved values.
+_RESOLVED = ("mean", "std")
 
 
 @dataclass
@@ -133,14 +156,56 @@ class TrainConfig:
             d["fractions"] = tuple(d["fractions"])
         return cls(**d)
 
+    def with_changes(self, given: Mapping[str, Any], *, run: str | Path) -> TrainConfig:
+        """This saved configuration with the changes a resumed or re-evaluated run may make.
+
+        Fields of ``given`` in :data:`RESUMABLE_CHANGES` replace the saved values; every
+        other field of ``given`` must equal the saved one (``mean`` and ``std``, which
+        training resolves, keep their saved values). ``given`` may hold every field
+        (a whole :meth:`to_dict`) or only the ones set explicitly (command-line flags).
+
+        Args:
+            given: Field values asked for.
+            run: The run folder, named in the error.
+
+        Returns:
+            The configuration to continue with.
+
+        Raises:
+            ConfigError: Unknown keys, or a field outside :data:`RESUMABLE_CHANGES` differs.
+
+        Example:
+            >>> saved = TrainConfig(data="d", out="r", lr=0.01)
+            >>> saved.with_changes({"epochs": 30, "lr": 0.01}, run="r").epochs
+            30
+            >>> saved.with_changes({"lr": 0.5}, run="r")
+            Traceback (most recent call last):
+            ...
+            skinbench.errors.ConfigError: cannot resume r: lr differ from its config.json
+        """
+        saved = self.to_dict()
+        unknown = sorted(set(given) - set(saved))
+        if unknown:
+            raise ConfigError(f"unknown configuration keys: {', '.join(unknown)}")
+        differ = [
+            k
+            for k, v in saved.items()
+            if k in given and k not in RESUMABLE_CHANGES and k not in _RESOLVED and _plain(given[k]) != v
+        ]
+        if differ:
+            raise ConfigError(f"cannot resume {run}: {', '.join(differ)} differ from its config.json")
+        return dataclasses.replace(self, **{k: v for k, v in given.items() if k in RESUMABLE_CHANGES})
+
     def save(self, path: str | Path) -> None:
         """Write the configuration to ``path`` as indented JSON (atomically)."""
-        path = Path(path)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps(self.to_dict(), indent=2) + "\n")
-        tmp.replace(path)
+        write_json(path, self.to_dict())
 
     @classmethod
     def load(cls, path: str | Path) -> TrainConfig:
         """Read a configuration written by :meth:`save`."""
         return cls.from_dict(json.loads(Path(path).read_text()))
+
+
+def _plain(value: Any) -> Any:
+    """``value`` as :meth:`TrainConfig.to_dict` stores it (tuples become lists)."""
+    return list(value) if isinstance(value, tuple) else value

@@ -16,6 +16,7 @@ import io
 import platform
 import statistics
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -24,7 +25,8 @@ import torch
 from torch import nn
 
 from flopcount import profile
-from skinbench.models import build_model, is_transfer
+from skinbench.errors import ConfigError
+from skinbench.models import TransferModel, build_model
 
 
 @dataclass
@@ -78,7 +80,7 @@ def count(name: str, *, image_size: int = 224, num_outputs: int = 7, unfreeze_st
     """
     model = _build(name, num_outputs, image_size, "meta")
     result = profile(model, input_shape=(1, 3, image_size, image_size))
-    if is_transfer(name) and unfreeze_stages is not None:
+    if isinstance(model, TransferModel) and unfreeze_stages is not None:
         model.unfreeze_last(unfreeze_stages)
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     return Counts(
@@ -121,9 +123,13 @@ def describe_device(device: torch.device) -> str:
     return f"cpu: {cpu}, {torch.get_num_threads()} torch threads"
 
 
-def _timed(fn, device: torch.device, warmup: int, repeats: int) -> list[float]:
+def _timed(fn: Callable[[], object], device: torch.device, warmup: int, repeats: int) -> list[float]:
     """Seconds of ``repeats`` calls of ``fn`` after ``warmup`` untimed ones."""
-    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+
+    def sync() -> None:
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+
     for _ in range(warmup):
         fn()
     sync()
@@ -160,10 +166,10 @@ def measure_speed(
         The measured :class:`Speed`.
 
     Raises:
-        ValueError: ``batch`` or ``repeats`` below 1, or ``warmup`` below 0.
+        ConfigError: ``batch`` or ``repeats`` below 1, or ``warmup`` below 0 (a ``ValueError``).
     """
     if batch < 1 or repeats < 1 or warmup < 0:
-        raise ValueError(f"need batch >= 1, repeats >= 1, warmup >= 0; got {batch}, {repeats}, {warmup}")
+        raise ConfigError(f"need batch >= 1, repeats >= 1, warmup >= 0; got {batch}, {repeats}, {warmup}")
     device = torch.device(device)
     model = model.to(device).eval()
     one = torch.randn(1, 3, image_size, image_size, device=device)

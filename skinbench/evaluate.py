@@ -36,7 +36,6 @@ stored (they mirror each other).
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Sequence
 from pathlib import Path
@@ -44,17 +43,14 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import torch
 from sklearn import metrics as skm
-from torch import nn
-from torch.utils.data import DataLoader
 
-from skinbench.checkpoint import load_checkpoint
-from skinbench.config import ConfigError, TrainConfig
-from skinbench.data import LesionDataset, make_transform, task_classes
+from skinbench.context import RunContext, build_context
+from skinbench.data import SplitData
 from skinbench.engine import predict
-from skinbench.models import build_model
-from skinbench.rundata import SplitData, load_splits
+from skinbench.rundir import RunDir
+
+__all__ = ["SCHEMA_VERSION", "compute_metrics", "evaluate_model", "evaluate_run", "write_run_metrics"]
 
 SCHEMA_VERSION = 1
 
@@ -148,31 +144,11 @@ def _balanced_accuracy(y_true: np.ndarray, y_pred: np.ndarray) -> float:
     return _num(skm.balanced_accuracy_score(y_true, y_pred)) or 0.0
 
 
-def write_metrics(metrics: dict[str, Any], path: str | Path) -> Path:
-    """Write ``metrics`` as indented JSON to ``path`` atomically; return the path."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(metrics, indent=2) + "\n")
-    tmp.replace(path)
-    return path
-
-
-def evaluate_model(
-    model: nn.Module,
-    config: TrainConfig,
-    splits: dict[str, SplitData],
-    device: torch.device,
-    *,
-    epoch: int,
-    checkpoint: str = "best.pt",
-) -> tuple[dict[str, Any], np.ndarray]:
-    """Evaluate ``model`` on the test split of ``splits``.
+def evaluate_model(ctx: RunContext, *, epoch: int, checkpoint: str = RunDir.BEST) -> tuple[dict[str, Any], np.ndarray]:
+    """Evaluate ``ctx.model`` (its current weights) on the test split.
 
     Args:
-        model: Trained model, already on ``device``.
-        config: The run configuration (normalisation, task, batch size).
-        splits: The run's data (:func:`skinbench.rundata.load_splits`).
-        device: Where to compute.
+        ctx: The run's set-up (:func:`skinbench.context.build_context`).
         epoch: Global epoch of the weights, recorded in the metrics.
         checkpoint: Checkpoint file name, recorded in the metrics.
 
@@ -180,25 +156,20 @@ def evaluate_model(
         ``(metrics, probs)``: the ``metrics.json`` content (without ``timings``) and the
         test class probabilities (N, K).
     """
-    assert config.mean is not None and config.std is not None
-    test = splits["test"]
-    ds = LesionDataset(test.images, test.labels, make_transform(False, config.mean, config.std))
-    loader = DataLoader(ds, batch_size=config.batch_size, shuffle=False, num_workers=config.num_workers)
-    use_cuda = device.type == "cuda"
     y, probs, _ = predict(
-        model,
-        loader,
-        device,
-        amp=config.amp and use_cuda,
-        channels_last=config.channels_last and use_cuda,
+        ctx.model,
+        ctx.loader(ctx.dataset("test")),
+        ctx.device,
+        amp=ctx.amp,
+        channels_last=ctx.channels_last,
         desc="test",
-        progress=config.progress,
+        progress=ctx.config.progress,
     )
-    classes = task_classes(config.task)
-    majority = int(np.bincount(splits["train"].labels, minlength=len(classes)).argmax())
+    config, classes = ctx.config, ctx.classes
+    majority = int(np.bincount(ctx.splits["train"].labels, minlength=len(classes)).argmax())
     metrics: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
-        "run": Path(config.out).name,
+        "run": ctx.run.name,
         "model": config.model,
         "task": config.task,
         "image_size": config.image_size,
@@ -206,32 +177,33 @@ def evaluate_model(
         "epoch": int(epoch),
         "split": "test",
         **compute_metrics(y, probs, classes, baseline_label=majority),
-        "params": sum(p.numel() for p in model.parameters()),
+        "params": sum(p.numel() for p in ctx.model.parameters()),
     }
     return metrics, probs
 
 
-def write_run_metrics(metrics: dict[str, Any], probs: np.ndarray, run_dir: str | Path, test: SplitData) -> None:
-    """Write ``metrics.json`` and ``predictions.csv`` into ``run_dir``."""
-    run_dir = Path(run_dir)
-    write_metrics(metrics, run_dir / "metrics.json")
+def write_run_metrics(run: RunDir, metrics: dict[str, Any], probs: np.ndarray, test: SplitData) -> None:
+    """Write ``metrics.json`` and ``predictions.csv`` (one row per test image) into ``run``."""
+    run.write_metrics(metrics)
     frame = pd.DataFrame({"image_id": test.image_ids, "label": test.labels, "pred": probs.argmax(1)})
     for k, name in enumerate(metrics["classes"]):
         frame[f"prob_{name}"] = probs[:, k]
-    tmp = run_dir / "predictions.csv.tmp"
-    frame.to_csv(tmp, index=False)
-    tmp.replace(run_dir / "predictions.csv")
+    run.write_predictions(frame)
 
 
 def evaluate_run(
     run_dir: str | Path,
     *,
     data: str | Path | None = None,
-    checkpoint: str = "best.pt",
+    checkpoint: str = RunDir.BEST,
     device: str = "auto",
     progress: bool = False,
 ) -> dict[str, Any]:
     """Re-evaluate a finished (or interrupted) run on its test split; rewrite metrics.json.
+
+    The run is set up as training set it up (:func:`skinbench.context.build_context`),
+    then the checkpoint's weights are loaded. ``timings`` of an existing
+    ``metrics.json`` are kept.
 
     Args:
         run_dir: The run folder (config.json, split.csv and the checkpoint).
@@ -244,33 +216,22 @@ def evaluate_run(
         The metrics written to ``run_dir/metrics.json``.
 
     Raises:
-        ConfigError: ``run_dir`` is not a run folder.
+        skinbench.errors.RunError: ``run_dir`` is not a run folder, or the checkpoint is unreadable.
+        skinbench.errors.DataError: The data is missing or no longer matches split.csv.
     """
-    run_dir = Path(run_dir)
-    for name in ("config.json", "split.csv", checkpoint):
-        if not (run_dir / name).is_file():
-            raise ConfigError(f"{run_dir} is not a skinbench run folder: no {name}")
-    config = TrainConfig.load(run_dir / "config.json")
-    config.out, config.progress = str(run_dir), progress
+    run = RunDir(run_dir)
+    run.require(RunDir.CONFIG, RunDir.SPLIT, checkpoint, purpose="a skinbench run folder")
+    changes: dict[str, Any] = {"out": str(run.path), "progress": progress, "device": device}
     if data is not None:
-        config.data = str(data)
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    dev = torch.device(device)
-    ckpt = load_checkpoint(run_dir / checkpoint, map_location=dev)
-    classes = task_classes(config.task)
-    model = build_model(
-        config.model, 1 if config.task == "binary" else len(classes), pretrained=False, image_size=config.image_size
-    )
-    model.load_state_dict(ckpt["model"])
-    model.to(dev)
-    splits = load_splits(config, run_dir / "split.csv")
+        changes["data"] = str(data)
+    config = run.load_config().with_changes(changes, run=run.path)
+    ctx = build_context(config, run, pretrained=False)
+    ckpt = run.load_checkpoint(checkpoint, map_location=ctx.device)
+    ctx.model.load_state_dict(ckpt["model"])
     epoch = ckpt["epoch"] if "epoch" in ckpt else ckpt["state"]["epoch"]
-    metrics, probs = evaluate_model(model, config, splits, dev, epoch=epoch, checkpoint=checkpoint)
-    old = run_dir / "metrics.json"
-    if old.is_file():
-        timings = json.loads(old.read_text()).get("timings")
-        if timings is not None:
-            metrics["timings"] = timings
-    write_run_metrics(metrics, probs, run_dir, splits["test"])
+    metrics, probs = evaluate_model(ctx, epoch=epoch, checkpoint=checkpoint)
+    timings = run.read_metrics().get("timings") if run.has(RunDir.METRICS) else None
+    if timings is not None:
+        metrics["timings"] = timings
+    write_run_metrics(run, metrics, probs, ctx.splits["test"])
     return metrics

@@ -1,5 +1,12 @@
 """Train one model on HAM10000: ``main(config)`` runs phases, checkpoints, early stopping, evaluation.
 
+``main`` is a short sequence of named steps, as in torchvision's classification
+reference: :func:`setup_run` (configuration, resume, model, data, loss), then
+:func:`run_phase` for every phase (each epoch is :func:`train_epoch`, then
+:func:`save_epoch`), then :func:`finish_run` (evaluate ``best.pt`` on the test split).
+The loop's position lives in one small :class:`LoopState`; the run folder's files are
+read and written through :class:`~skinbench.rundir.RunDir`.
+
 Phases:
 
 * ``custom_cnn`` has one phase, ``full``: every layer, ``config.epochs`` epochs at ``config.lr``.
@@ -22,68 +29,52 @@ epoch) holds exactly those plus the loop state (phase, epoch, early-stopping cou
 history); ``--resume`` reloads it and continues with the next epoch, which therefore
 gives the same final weights as an uninterrupted run.
 
-Run folder: ``config.json``, ``split.csv``, ``history.csv`` (one row per epoch,
-:data:`HISTORY_COLUMNS`), ``last.pt``, ``best.pt`` (best ``config.monitor``),
-``metrics.json`` (see :mod:`skinbench.evaluate`) and ``predictions.csv``.
+Run folder: see :mod:`skinbench.rundir` (``history.csv`` has :data:`HISTORY_COLUMNS`).
 """
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import math
 import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, Dataset, TensorDataset
+from torch.utils.data import Dataset, TensorDataset
 from tqdm import tqdm
 
-from skinbench.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
-from skinbench.config import ConfigError, TrainConfig
-from skinbench.data import IMAGENET_MEAN, IMAGENET_STD, LesionDataset, channel_stats, make_transform, task_classes
+from skinbench.checkpoint import rng_state, set_rng_state
+from skinbench.config import TrainConfig
+from skinbench.context import Item, RunContext, build_context
 from skinbench.engine import evaluate, extract_features, make_criterion, train_one_epoch
+from skinbench.errors import ConfigError
 from skinbench.evaluate import evaluate_model, write_run_metrics
-from skinbench.models import TransferModel, build_model, is_transfer
-from skinbench.rundata import SplitData, load_splits
+from skinbench.models import TransferModel, is_transfer
+from skinbench.rundir import HISTORY_COLUMNS, RunDir
 
-__all__ = ["HISTORY_COLUMNS", "Phase", "evaluate", "main", "train_one_epoch"]
+__all__ = [
+    "HISTORY_COLUMNS",
+    "LoopState",
+    "Phase",
+    "Trainer",
+    "evaluate",
+    "finish_run",
+    "main",
+    "run_phase",
+    "setup_run",
+    "train_epoch",
+    "train_one_epoch",
+]
 
-HISTORY_COLUMNS = (
-    "epoch",
-    "phase",
-    "train_loss",
-    "train_acc",
-    "val_loss",
-    "val_acc",
-    "val_balanced_acc",
-    "lr",
-    "seconds",
-)
-
-#: Configuration fields that may differ between a run and its ``--resume``.
-RESUMABLE_CHANGES = frozenset(
-    {
-        "data",
-        "out",
-        "resume",
-        "epochs",
-        "head_epochs",
-        "patience",
-        "num_workers",
-        "threads",
-        "device",
-        "progress",
-        "cache_dir",
-    }
-)
+#: Called with each epoch's history row once its checkpoint is written.
+EpochHook = Callable[[dict[str, Any]], None]
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclass(frozen=True)
 class Phase:
     """One training phase.
 
@@ -105,78 +96,150 @@ def plan_phases(config: TrainConfig) -> list[Phase]:
     return [Phase("head", config.head_epochs, config.lr), Phase("finetune", config.epochs, config.finetune_lr)]
 
 
-def _log(message: str) -> None:
-    tqdm.write(message, file=sys.stderr)
-
-
-def resolve_device(name: str) -> torch.device:
-    """``"auto"`` -> CUDA when available else CPU; otherwise ``torch.device(name)``."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError("device cuda requested but CUDA is not available")
-    return torch.device(name)
-
-
-def _epoch_seed(seed: int, epoch: int) -> int:
-    return (seed * 1_000_003 + epoch) % (2**63)
-
-
-def _loader(
-    ds: Dataset, config: TrainConfig, device: torch.device, *, shuffle: bool, epoch_seed: int = 0
-) -> DataLoader:
-    generator = torch.Generator().manual_seed(epoch_seed)
-    return DataLoader(
-        ds,
-        batch_size=config.batch_size,
-        shuffle=shuffle,
-        generator=generator,
-        num_workers=config.num_workers,
-        pin_memory=device.type == "cuda",
-        persistent_workers=False,
-    )
-
-
-def _resolve_resume(config: TrainConfig, out: Path) -> TrainConfig:
-    """Configuration of a resumed run: the saved one, with the allowed changes applied."""
-    last = out / "last.pt"
-    if not last.is_file() or not (out / "config.json").is_file():
-        raise ConfigError(f"cannot resume: {out} has no last.pt/config.json")
-    saved = TrainConfig.load(out / "config.json")
-    given = config.to_dict()
-    differ = [
-        k
-        for k, v in saved.to_dict().items()
-        if k not in RESUMABLE_CHANGES and k not in ("mean", "std") and given[k] != v
-    ]
-    if differ:
-        raise ConfigError(f"cannot resume {out}: {', '.join(differ)} differ from its config.json")
-    return dataclasses.replace(saved, **{k: given[k] for k in RESUMABLE_CHANGES if k in given})
-
-
-def _normalisation(config: TrainConfig, train: SplitData) -> tuple[list[float], list[float]]:
-    if is_transfer(config.model) and config.pretrained:
-        return list(IMAGENET_MEAN), list(IMAGENET_STD)
-    mean, std = channel_stats(train.images)
-    return list(mean), list(std)
-
-
-def _write_history(rows: list[dict[str, Any]], path: Path) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=HISTORY_COLUMNS)
-        writer.writeheader()
-        writer.writerows(rows)
-    tmp.replace(path)
-
-
 def _better(value: float, best: float | None, monitor: str) -> bool:
     if best is None or math.isnan(best):
         return not math.isnan(value)
     return value < best if monitor == "val_loss" else value > best
 
 
-def _setup_phase(model: nn.Module, phase: Phase, config: TrainConfig) -> list[nn.Parameter]:
+@dataclass
+class LoopState:
+    """Where the training loop is; saved in ``last.pt`` as a plain dict (see :meth:`to_dict`).
+
+    Attributes:
+        epoch: Epochs done, over all phases.
+        phase: Index of the current phase in :func:`plan_phases`.
+        phase_epoch: Epochs done in the current phase.
+        phase_best: Best monitored value of the current phase (early stopping).
+        bad_epochs: Epochs of the current phase since ``phase_best`` last improved.
+        stopped: Early stopping ended the current phase.
+        best: Best monitored value of the run (``best.pt``).
+        best_epoch: Epoch of ``best``.
+        history: One row per epoch, keys :data:`HISTORY_COLUMNS`.
+        timings: One-off costs in seconds (phase 1 feature extraction).
+    """
+
+    epoch: int = 0
+    phase: int = 0
+    phase_epoch: int = 0
+    phase_best: float | None = None
+    bad_epochs: int = 0
+    stopped: bool = False
+    best: float | None = None
+    best_epoch: int = 0
+    history: list[dict[str, Any]] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The state as primitives (``torch.load(weights_only=True)`` reads them back)."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> LoopState:
+        """Read :meth:`to_dict` output (also the ``state`` dict of older ``last.pt`` files)."""
+        return cls(**d)
+
+    def record(self, row: dict[str, Any], monitor: str, patience: int) -> bool:
+        """Add an epoch's history row; update the best value and early stopping.
+
+        Returns:
+            Whether the epoch is the best of the run so far (``best.pt`` is due).
+        """
+        self.history.append(row)
+        self.epoch = row["epoch"]
+        self.phase_epoch += 1
+        value = row[monitor]
+        improved = _better(value, self.best, monitor)
+        if improved:
+            self.best, self.best_epoch = value, self.epoch
+        if _better(value, self.phase_best, monitor):
+            self.phase_best, self.bad_epochs = value, 0
+        else:
+            self.bad_epochs += 1
+            self.stopped = 0 < patience <= self.bad_epochs
+        return improved
+
+    def next_phase(self) -> None:
+        """Move to the next phase, with fresh early-stopping counters."""
+        self.phase += 1
+        self.phase_epoch, self.phase_best, self.bad_epochs, self.stopped = 0, None, 0, False
+
+
+@dataclass
+class Trainer:
+    """Everything the training loop works with, built once by :func:`setup_run`.
+
+    Attributes:
+        ctx: Configuration, run folder, device, model and data (shared with evaluation).
+        criterion: The loss.
+        scaler: AMP gradient scaler (disabled off CUDA).
+        phases: The run's phases.
+        resume_optimizer: Optimizer state from ``last.pt`` for the first phase that runs
+            after a resume; None otherwise.
+    """
+
+    ctx: RunContext
+    criterion: nn.Module
+    scaler: torch.amp.GradScaler
+    phases: list[Phase]
+    resume_optimizer: dict[str, Any] | None = None
+
+    @property
+    def config(self) -> TrainConfig:
+        """The run configuration."""
+        return self.ctx.config
+
+
+def _log(message: str) -> None:
+    tqdm.write(message, file=sys.stderr)
+
+
+def _epoch_seed(seed: int, epoch: int) -> int:
+    return (seed * 1_000_003 + epoch) % (2**63)
+
+
+def setup_run(config: TrainConfig) -> tuple[Trainer, LoopState]:
+    """Check the configuration, set up model and data, and restore ``last.pt`` on resume.
+
+    Raises:
+        ConfigError: Invalid configuration, an existing run without ``resume``, or a
+            ``resume`` with incompatible settings.
+        skinbench.errors.DataError: Missing or invalid data.
+        skinbench.errors.ModelError: Unknown model, or ImageNet weights unavailable.
+    """
+    config.validate()
+    run = RunDir(config.out)
+    if config.resume:
+        config = run.resume_config(config.to_dict())
+    elif run.has(RunDir.LAST):
+        raise ConfigError(f"{run.path} already holds a run (last.pt); pass --resume or choose another --out")
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    ctx = build_context(config, run, pretrained=config.pretrained)
+    if is_transfer(config.model) and not config.pretrained:
+        _log(
+            f"skinbench: notice: {config.model} starts from random initialisation (--no-pretrained), "
+            "not ImageNet weights"
+        )
+    config = ctx.config  # with the normalisation resolved
+    run.save_config(config)
+    criterion = make_criterion(
+        config.task, ctx.splits["train"].labels, len(ctx.classes), class_weights=config.class_weights
+    ).to(ctx.device)
+    trainer = Trainer(ctx, criterion, torch.amp.GradScaler("cuda", enabled=ctx.amp), plan_phases(config))
+    if not config.resume:
+        return trainer, LoopState()
+    ckpt = run.load_checkpoint(RunDir.LAST, map_location=ctx.device)
+    ctx.model.load_state_dict(ckpt["model"])
+    trainer.scaler.load_state_dict(ckpt["scaler"])
+    trainer.resume_optimizer = ckpt["optimizer"]
+    set_rng_state(ckpt["rng"])
+    state = LoopState.from_dict(ckpt["state"])
+    _log(f"skinbench: resuming {run.path} after epoch {state.epoch}")
+    return trainer, state
+
+
+def _trainable(model: nn.Module, phase: Phase, config: TrainConfig) -> list[nn.Parameter]:
     """Freeze/unfreeze for ``phase``; return the parameters to optimize."""
     if isinstance(model, TransferModel):
         if phase.name == "head":
@@ -186,7 +249,124 @@ def _setup_phase(model: nn.Module, phase: Phase, config: TrainConfig) -> list[nn
     return [p for p in model.parameters() if p.requires_grad]
 
 
-def main(config: TrainConfig, *, on_epoch_end: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
+def _phase_data(trainer: Trainer, state: LoopState, phase: Phase) -> tuple[nn.Module, Dataset[Item], Dataset[Item]]:
+    """The module to train and its train/val data: images, or cached backbone features in phase 1."""
+    ctx = trainer.ctx
+    if not (phase.name == "head" and trainer.config.cache_features):
+        return ctx.model, ctx.dataset("train", augment=True), ctx.dataset("val")
+    model = ctx.model
+    assert isinstance(model, TransferModel)
+    feats = {}
+    for split in ("train", "val"):
+        t0 = time.perf_counter()
+        feats[split] = extract_features(
+            model.backbone,
+            ctx.loader(ctx.dataset(split)),
+            ctx.device,
+            amp=ctx.amp,
+            channels_last=ctx.channels_last,
+            desc=f"features {split}",
+            progress=trainer.config.progress,
+        )
+        state.timings[f"features_{split}_seconds"] = time.perf_counter() - t0
+    return model.head, TensorDataset(*feats["train"]), TensorDataset(*feats["val"])
+
+
+def train_epoch(
+    trainer: Trainer,
+    net: nn.Module,
+    data: tuple[Dataset[Item], Dataset[Item]],
+    optimizer: torch.optim.Optimizer,
+    phase: Phase,
+    epoch: int,
+) -> dict[str, Any]:
+    """Train ``net`` for global epoch ``epoch`` and validate it; return the epoch's history row."""
+    ctx, config = trainer.ctx, trainer.config
+    seed = _epoch_seed(config.seed, epoch)
+    torch.manual_seed(seed)
+    t0 = time.perf_counter()
+    desc = f"epoch {epoch} {phase.name}"
+    common: dict[str, Any] = {"amp": ctx.amp, "channels_last": ctx.channels_last, "progress": config.progress}
+    train_set, val_set = data
+    tr = train_one_epoch(
+        net,
+        ctx.loader(train_set, shuffle=True, seed=seed),
+        trainer.criterion,
+        optimizer,
+        ctx.device,
+        scaler=trainer.scaler,
+        desc=desc,
+        **common,
+    )
+    va = evaluate(net, ctx.loader(val_set), trainer.criterion, ctx.device, desc=f"{desc} val", **common)
+    return {
+        "epoch": epoch,
+        "phase": phase.name,
+        "train_loss": tr["loss"],
+        "train_acc": tr["acc"],
+        "val_loss": va["loss"],
+        "val_acc": va["acc"],
+        "val_balanced_acc": va["balanced_acc"],
+        "lr": phase.lr,
+        "seconds": time.perf_counter() - t0,
+    }
+
+
+def save_epoch(trainer: Trainer, state: LoopState, optimizer: torch.optim.Optimizer, *, improved: bool) -> None:
+    """Write ``best.pt`` (when ``improved``), ``last.pt`` and ``history.csv`` after an epoch."""
+    run, config, model = trainer.ctx.run, trainer.config, trainer.ctx.model
+    if improved:
+        best = {"model": model.state_dict(), "epoch": state.epoch, "monitor": config.monitor, "value": state.best}
+        run.save_checkpoint(RunDir.BEST, {**best, "config": config.to_dict()})
+    last = {
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "scaler": trainer.scaler.state_dict(),
+        "state": state.to_dict(),
+        "rng": rng_state(),
+        "config": config.to_dict(),
+        "epoch": state.epoch,
+    }
+    run.save_checkpoint(RunDir.LAST, last)
+    run.write_history(state.history)
+
+
+def run_phase(trainer: Trainer, state: LoopState, phase: Phase, on_epoch_end: EpochHook | None = None) -> None:
+    """Train ``phase`` from ``state`` until its epochs are done or early stopping ends it."""
+    config = trainer.config
+    optimizer = torch.optim.Adam(
+        _trainable(trainer.ctx.model, phase, config), lr=phase.lr, weight_decay=config.weight_decay
+    )
+    if trainer.resume_optimizer is not None:
+        optimizer.load_state_dict(trainer.resume_optimizer)
+        trainer.resume_optimizer = None
+    net, train_set, val_set = _phase_data(trainer, state, phase)
+    while state.phase_epoch < phase.epochs and not state.stopped:
+        row = train_epoch(trainer, net, (train_set, val_set), optimizer, phase, state.epoch + 1)
+        improved = state.record(row, config.monitor, config.patience)
+        save_epoch(trainer, state, optimizer, improved=improved)
+        if config.progress:
+            _log(
+                f"epoch {row['epoch']} [{phase.name}] train_loss {row['train_loss']:.4f} acc {row['train_acc']:.3f} | "
+                f"val_loss {row['val_loss']:.4f} acc {row['val_acc']:.3f} bal_acc {row['val_balanced_acc']:.3f} | "
+                f"{row['seconds']:.1f}s" + (" | early stop" if state.stopped else "")
+            )
+        if on_epoch_end is not None:
+            on_epoch_end(row)
+
+
+def finish_run(trainer: Trainer, state: LoopState) -> dict[str, Any]:
+    """Evaluate the ``best.pt`` weights on the test split; write ``metrics.json`` and ``predictions.csv``."""
+    ctx = trainer.ctx
+    if ctx.run.has(RunDir.BEST):
+        ctx.model.load_state_dict(ctx.run.load_checkpoint(RunDir.BEST, map_location=ctx.device)["model"])
+    metrics, probs = evaluate_model(ctx, epoch=state.best_epoch)
+    metrics["timings"] = {"train_seconds": sum(r["seconds"] for r in state.history), **state.timings}
+    write_run_metrics(ctx.run, metrics, probs, ctx.splits["test"])
+    return metrics
+
+
+def main(config: TrainConfig, *, on_epoch_end: EpochHook | None = None) -> dict[str, Any]:
     """Train ``config.model`` on ``config.data`` into the run folder ``config.out``, then evaluate.
 
     Args:
@@ -200,192 +380,16 @@ def main(config: TrainConfig, *, on_epoch_end: Callable[[dict[str, Any]], None] 
     Raises:
         ConfigError: Invalid configuration, an existing run without ``resume``, or a
             ``resume`` with incompatible settings.
-        skinbench.data.DataError: Missing or invalid data.
-        skinbench.models.UnknownModelError: Unknown model name.
-        skinbench.models.PretrainedUnavailable: ImageNet weights requested but unavailable.
+        skinbench.errors.DataError: Missing or invalid data.
+        skinbench.errors.UnknownModelError: Unknown model name.
+        skinbench.errors.PretrainedUnavailable: ImageNet weights requested but unavailable.
     """
-    config.validate()
-    out = Path(config.out)
-    if config.resume:
-        config = _resolve_resume(config, out)
-    elif (out / "last.pt").exists():
-        raise ConfigError(f"{out} already holds a run (last.pt); pass --resume or choose another --out")
-    device = resolve_device(config.device)
-    if config.threads:
-        torch.set_num_threads(config.threads)
-    use_amp = config.amp and device.type == "cuda"
-    channels_last = config.channels_last and device.type == "cuda"
-    classes = task_classes(config.task)
-    num_outputs = 1 if config.task == "binary" else len(classes)
-
-    torch.manual_seed(config.seed)
-    model = build_model(config.model, num_outputs, pretrained=config.pretrained, image_size=config.image_size)
-    if is_transfer(config.model) and not config.pretrained:
-        _log(
-            f"skinbench: notice: {config.model} starts from random initialisation (--no-pretrained), "
-            "not ImageNet weights"
-        )
-    out.mkdir(parents=True, exist_ok=True)
-    splits = load_splits(config, out / "split.csv")
-    if config.mean is None or config.std is None:
-        config.mean, config.std = _normalisation(config, splits["train"])
-    config.save(out / "config.json")
-
-    model.to(device)
-    if channels_last:
-        model.to(memory_format=torch.channels_last)
-    criterion = make_criterion(
-        config.task, splits["train"].labels, len(classes), class_weights=config.class_weights
-    ).to(device)
-    train_tf = make_transform(True, config.mean, config.std)
-    eval_tf = make_transform(False, config.mean, config.std)
-    train_ds = LesionDataset(splits["train"].images, splits["train"].labels, train_tf)
-    val_ds = LesionDataset(splits["val"].images, splits["val"].labels, eval_tf)
-    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
-
-    phases = plan_phases(config)
-    state: dict[str, Any] = {
-        "epoch": 0,
-        "phase": 0,
-        "phase_epoch": 0,
-        "phase_best": None,
-        "bad_epochs": 0,
-        "stopped": False,
-        "best": None,
-        "best_epoch": 0,
-        "history": [],
-        "timings": {},
-    }
-    opt_state = None
-    if config.resume:
-        ckpt = load_checkpoint(out / "last.pt", map_location=device)
-        model.load_state_dict(ckpt["model"])
-        state = ckpt["state"]
-        opt_state = ckpt["optimizer"]
-        scaler.load_state_dict(ckpt["scaler"])
-        set_rng_state(ckpt["rng"])
-        _log(f"skinbench: resuming {out} after epoch {state['epoch']}")
-
-    while state["phase"] < len(phases):
-        phase = phases[state["phase"]]
-        if state["stopped"] or state["phase_epoch"] >= phase.epochs:
-            state.update(phase=state["phase"] + 1, phase_epoch=0, phase_best=None, bad_epochs=0, stopped=False)
-            opt_state = None
-            continue
-        params = _setup_phase(model, phase, config)
-        optimizer = torch.optim.Adam(params, lr=phase.lr, weight_decay=config.weight_decay)
-        if opt_state is not None:
-            optimizer.load_state_dict(opt_state)
-            opt_state = None
-
-        net: nn.Module = model
-        train_set: Dataset = train_ds
-        val_set: Dataset = val_ds
-        if phase.name == "head" and config.cache_features:
-            assert isinstance(model, TransferModel)
-            net = model.head
-            feats = {}
-            for split, ds in (
-                ("train", LesionDataset(splits["train"].images, splits["train"].labels, eval_tf)),
-                ("val", val_ds),
-            ):
-                t0 = time.perf_counter()
-                feats[split] = extract_features(
-                    model.backbone,
-                    _loader(ds, config, device, shuffle=False),
-                    device,
-                    amp=use_amp,
-                    channels_last=channels_last,
-                    desc=f"features {split}",
-                    progress=config.progress,
-                )
-                state["timings"][f"features_{split}_seconds"] = time.perf_counter() - t0
-            train_set, val_set = TensorDataset(*feats["train"]), TensorDataset(*feats["val"])
-
-        while state["phase_epoch"] < phase.epochs and not state["stopped"]:
-            epoch = state["epoch"] + 1
-            seed = _epoch_seed(config.seed, epoch)
-            torch.manual_seed(seed)
-            t0 = time.perf_counter()
-            desc = f"epoch {epoch} {phase.name}"
-            tr = train_one_epoch(
-                net,
-                _loader(train_set, config, device, shuffle=True, epoch_seed=seed),
-                criterion,
-                optimizer,
-                device,
-                scaler=scaler,
-                amp=use_amp,
-                channels_last=channels_last,
-                desc=desc,
-                progress=config.progress,
-            )
-            va = evaluate(
-                net,
-                _loader(val_set, config, device, shuffle=False),
-                criterion,
-                device,
-                amp=use_amp,
-                channels_last=channels_last,
-                desc=f"{desc} val",
-                progress=config.progress,
-            )
-            row = {
-                "epoch": epoch,
-                "phase": phase.name,
-                "train_loss": tr["loss"],
-                "train_acc": tr["acc"],
-                "val_loss": va["loss"],
-                "val_acc": va["acc"],
-                "val_balanced_acc": va["balanced_acc"],
-                "lr": phase.lr,
-                "seconds": time.perf_counter() - t0,
-            }
-            state["history"].append(row)
-            state["epoch"] = epoch
-            state["phase_epoch"] += 1
-            value = row[config.monitor]
-            if _better(value, state["best"], config.monitor):
-                state["best"], state["best_epoch"] = value, epoch
-                save_checkpoint(
-                    {
-                        "model": model.state_dict(),
-                        "epoch": epoch,
-                        "monitor": config.monitor,
-                        "value": value,
-                        "config": config.to_dict(),
-                    },
-                    out / "best.pt",
-                )
-            if _better(value, state["phase_best"], config.monitor):
-                state["phase_best"], state["bad_epochs"] = value, 0
-            else:
-                state["bad_epochs"] += 1
-                state["stopped"] = 0 < config.patience <= state["bad_epochs"]
-            save_checkpoint(
-                {
-                    "model": model.state_dict(),
-                    "optimizer": optimizer.state_dict(),
-                    "scaler": scaler.state_dict(),
-                    "state": state,
-                    "rng": rng_state(),
-                    "config": config.to_dict(),
-                },
-                out / "last.pt",
-            )
-            _write_history(state["history"], out / "history.csv")
-            if config.progress:
-                _log(
-                    f"epoch {epoch} [{phase.name}] train_loss {tr['loss']:.4f} acc {tr['acc']:.3f} | "
-                    f"val_loss {va['loss']:.4f} acc {va['acc']:.3f} bal_acc {va['balanced_acc']:.3f} | "
-                    f"{row['seconds']:.1f}s" + (" | early stop" if state["stopped"] else "")
-                )
-            if on_epoch_end is not None:
-                on_epoch_end(row)
-
-    if (out / "best.pt").is_file():
-        model.load_state_dict(load_checkpoint(out / "best.pt", map_location=device)["model"])
-    metrics, probs = evaluate_model(model, config, splits, device, epoch=state["best_epoch"])
-    metrics["timings"] = {"train_seconds": sum(r["seconds"] for r in state["history"]), **state["timings"]}
-    write_run_metrics(metrics, probs, out, splits["test"])
-    return metrics
+    trainer, state = setup_run(config)
+    while state.phase < len(trainer.phases):
+        phase = trainer.phases[state.phase]
+        if not state.stopped and state.phase_epoch < phase.epochs:
+            run_phase(trainer, state, phase, on_epoch_end)
+        # a phase's optimizer state never carries over: the next phase starts a fresh Adam
+        trainer.resume_optimizer = None
+        state.next_phase()
+    return finish_run(trainer, state)

@@ -8,6 +8,8 @@ Typical use::
     images = cached_images(train["path"].tolist(), 224)
     mean, std = channel_stats(images)
     ds = LesionDataset(images, task_labels(train, "dx"), make_transform(True, mean, std))
+
+or all of it at once: ``load_split_data(root, run / "split.csv", task="dx", image_size=224)``.
 """
 
 from skinbench.data.cache import cached_images, default_cache_dir
@@ -28,7 +30,9 @@ from skinbench.data.ham10000 import (
     load_metadata,
     task_classes,
     task_labels,
+    task_outputs,
 )
+from skinbench.data.loading import SplitData, load_split_data
 from skinbench.data.split import (
     SPLITS,
     load_or_create_split,
@@ -49,18 +53,21 @@ __all__ = [
     "TASKS",
     "DataError",
     "LesionDataset",
+    "SplitData",
     "cached_images",
     "channel_stats",
     "default_cache_dir",
     "find_image_dirs",
     "load_metadata",
     "load_or_create_split",
+    "load_split_data",
     "make_transform",
     "read_split",
     "split_by_lesion",
     "split_summary",
     "task_classes",
     "task_labels",
+    "task_outputs",
     "write_split",
     "write_synthetic",
 ]

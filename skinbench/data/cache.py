@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -18,6 +17,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from skinbench.atomic import atomic_path
 from skinbench.data.ham10000 import DataError
 
 # Bump when the decoding below changes, so old entries are not reused.
@@ -76,10 +76,7 @@ def _decode_checked(path: str, size: int) -> np.ndarray:
 
 def _build(paths: Sequence[str], size: int, target: Path, workers: int) -> None:
     """Decode all images into a temporary .npy next to ``target``, then rename it."""
-    fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.stem}.", suffix=".npy.tmp")
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
+    with atomic_path(target) as tmp:
         out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(len(paths), size, size, 3))
         # Pillow releases the GIL while decoding and resizing, so threads overlap.
         with ThreadPoolExecutor(max_workers=workers) as pool:
@@ -87,9 +84,6 @@ def _build(paths: Sequence[str], size: int, target: Path, workers: int) -> None:
                 out[i] = pixels
         out.flush()
         del out
-        os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def cached_images(paths: Sequence[str], size: int, cache_dir: str | Path | None = None) -> np.ndarray:

@@ -13,6 +13,8 @@ import torch
 from torch.utils.data import Dataset
 from torchvision.transforms import v2
 
+from skinbench.errors import DataError
+
 IMAGENET_MEAN: tuple[float, float, float] = (0.485, 0.456, 0.406)
 IMAGENET_STD: tuple[float, float, float] = (0.229, 0.224, 0.225)
 
@@ -38,7 +40,7 @@ def channel_stats(
         ((0.5, 0.5, 0.5), (0.5, 0.5, 0.5))
     """
     if images.ndim != 4 or images.shape[-1] != 3 or images.dtype != np.uint8 or len(images) == 0:
-        raise ValueError(f"expected a non-empty uint8 (N, H, W, 3) array, got {images.dtype} {images.shape}")
+        raise DataError(f"expected a non-empty uint8 (N, H, W, 3) array, got {images.dtype} {images.shape}")
     step = max(1, chunk_pixels // (images.shape[1] * images.shape[2]))
     hist = np.zeros((3, 256), dtype=np.int64)
     for start in range(0, len(images), step):
@@ -121,10 +123,10 @@ class LesionDataset(Dataset):
         transform: Callable[[np.ndarray], torch.Tensor] | None = None,
     ) -> None:
         if images.ndim != 4 or images.shape[-1] != 3 or images.dtype != np.uint8:
-            raise ValueError(f"images must be uint8 (N, H, W, 3), got {images.dtype} {images.shape}")
+            raise DataError(f"images must be uint8 (N, H, W, 3), got {images.dtype} {images.shape}")
         labels = np.asarray(labels, dtype=np.int64)
         if labels.shape != (len(images),):
-            raise ValueError(f"{len(images)} images but labels of shape {labels.shape}")
+            raise DataError(f"{len(images)} images but labels of shape {labels.shape}")
         self.images = images
         self.labels = labels
         self.transform = transform or v2.Compose([_ToCHWTensor(), v2.ToDtype(torch.float32, scale=True)])

@@ -14,6 +14,22 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from skinbench.errors import DataError
+
+__all__ = [
+    "BINARY_CLASSES",
+    "CLASSES",
+    "MALIGNANT",
+    "METADATA_FILE",
+    "TASKS",
+    "DataError",
+    "find_image_dirs",
+    "load_metadata",
+    "task_classes",
+    "task_labels",
+    "task_outputs",
+]
+
 CLASSES: tuple[str, ...] = ("akiec", "bcc", "bkl", "df", "mel", "nv", "vasc")
 """The 7 ``dx`` classes in their fixed order; ``label`` indexes into this tuple.
 
@@ -46,10 +62,6 @@ KNOWN_IMAGE_DIRS: tuple[str, ...] = (
     "HAM10000_images_200x150",
 )
 _IMAGE_SUFFIXES = (".jpg", ".jpeg")
-
-
-class DataError(ValueError):
-    """Bad input data; the one-line message names the offending file, row or column."""
 
 
 def _has_images(folder: Path) -> bool:
@@ -237,6 +249,16 @@ def task_classes(task: str) -> tuple[str, ...]:
     if task == "binary":
         return BINARY_CLASSES
     raise DataError(f"unknown task {task!r} (expected one of {', '.join(TASKS)})")
+
+
+def task_outputs(task: str) -> int:
+    """Outputs of a model for a label task: one logit for ``"binary"``, one per class for ``"dx"``.
+
+    Example:
+        >>> task_outputs("dx"), task_outputs("binary")
+        (7, 1)
+    """
+    return 1 if task == "binary" else len(task_classes(task))
 
 
 def task_labels(meta: pd.DataFrame, task: str) -> np.ndarray:

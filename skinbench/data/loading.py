@@ -1,14 +1,16 @@
-"""The images and labels of one run's train/val/test splits, loaded through skinbench.data."""
+"""One run's train/val/test images and labels: metadata, lesion split, labels, cached pixels."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from skinbench.config import TrainConfig
-from skinbench.data import SPLITS, cached_images, load_metadata, load_or_create_split, task_labels
+from skinbench.data.cache import cached_images
+from skinbench.data.ham10000 import load_metadata, task_labels
+from skinbench.data.split import SPLITS, load_or_create_split
 
 
 @dataclass
@@ -26,25 +28,47 @@ class SplitData:
     image_ids: list[str]
 
 
-def load_splits(config: TrainConfig, split_csv: str | Path) -> dict[str, SplitData]:
-    """Load the run's data: metadata, lesion-level split (reused or created), cached images.
+def load_split_data(
+    root: str | Path,
+    split_csv: str | Path,
+    *,
+    task: str,
+    image_size: int,
+    fractions: Sequence[float] = (0.7, 0.1, 0.2),
+    seed: int = 0,
+    cache_dir: str | Path | None = None,
+) -> dict[str, SplitData]:
+    """Load the images and labels of every split: metadata, split (reused or created), cached images.
 
     Args:
-        config: The run configuration (``data``, ``task``, ``image_size``, ``fractions``,
-            ``seed``, ``cache_dir``).
-        split_csv: The run's split file; created with ``config.fractions`` and
-            ``config.seed`` when missing, reused as is otherwise.
+        root: The HAM10000 folder (see :func:`~skinbench.data.load_metadata`).
+        split_csv: The split file; created with ``fractions`` and ``seed`` when missing,
+            reused as is otherwise (see :func:`~skinbench.data.load_or_create_split`).
+        task: ``"dx"`` or ``"binary"`` (see :func:`~skinbench.data.task_labels`).
+        image_size: Side of the square images in pixels.
+        fractions: Train/val/test shares when the split is created.
+        seed: Seed of the split when it is created.
+        cache_dir: Decoded-image cache; None for :func:`~skinbench.data.default_cache_dir`.
 
     Returns:
         ``{"train": ..., "val": ..., "test": ...}``.
 
     Raises:
-        skinbench.data.DataError: Missing folder or files, bad metadata, bad split file.
+        DataError: Missing folder or files, bad metadata, bad split file, undecodable image.
+
+    Example:
+        >>> import tempfile
+        >>> from skinbench.data.synthetic import write_synthetic
+        >>> tmp = Path(tempfile.mkdtemp())
+        >>> data = load_split_data(write_synthetic(tmp / "d", n=30), tmp / "split.csv", task="binary",
+        ...                        image_size=8, cache_dir=tmp / "cache")
+        >>> {name: len(s.labels) for name, s in data.items()}, data["test"].images.shape[1:]
+        ({'train': 23, 'val': 1, 'test': 6}, (8, 8, 3))
     """
-    meta = load_metadata(config.data)
-    meta = load_or_create_split(meta, split_csv, fractions=config.fractions, seed=config.seed)
-    labels = task_labels(meta, config.task)
-    images = cached_images(meta["path"].tolist(), config.image_size, cache_dir=config.cache_dir)
+    meta = load_metadata(root)
+    meta = load_or_create_split(meta, split_csv, fractions=fractions, seed=seed)
+    labels = task_labels(meta, task)
+    images = cached_images(meta["path"].tolist(), image_size, cache_dir=cache_dir)
     out = {}
     for name in SPLITS:
         mask = (meta["split"] == name).to_numpy()

@@ -6,13 +6,13 @@ would put near-copies of test images in the training set.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from skinbench.atomic import atomic_path
 from skinbench.data.ham10000 import CLASSES, DataError
 
 SPLITS: tuple[str, ...] = ("train", "val", "test")
@@ -113,16 +113,6 @@ def split_summary(split: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame.from_dict(rows, orient="index").reindex(columns=["images", "lesions", *classes]).fillna(0.0)
 
 
-def _write_csv_atomic(frame: pd.DataFrame, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        frame.to_csv(tmp, index=False)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def write_split(split: pd.DataFrame, path: str | Path) -> Path:
     """Write the ``image_id, lesion_id, dx, split`` columns of ``split`` atomically.
 
@@ -134,7 +124,8 @@ def write_split(split: pd.DataFrame, path: str | Path) -> Path:
         ``path`` as a :class:`~pathlib.Path`.
     """
     path = Path(path)
-    _write_csv_atomic(split.loc[:, list(SPLIT_COLUMNS)], path)
+    with atomic_path(path) as tmp:
+        split.loc[:, list(SPLIT_COLUMNS)].to_csv(tmp, index=False)
     return path
 
 

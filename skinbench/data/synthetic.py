@@ -8,13 +8,13 @@ real dataset has several dermoscopy shots of one lesion.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from PIL import Image
 
+from skinbench.atomic import atomic_path
 from skinbench.data.ham10000 import CLASSES, METADATA_FILE, DataError
 
 # sqrt of the real class counts: imbalanced like HAM10000, but every class keeps
@@ -148,7 +148,6 @@ def write_synthetic(out: str | Path, n: int = 700, seed: int = 0, image_size: tu
             }
         )
     meta = pd.DataFrame.from_records(records).sort_values(["lesion_id", "image_id"])
-    tmp = out / f".{METADATA_FILE}.{os.getpid()}.tmp"
-    meta.to_csv(tmp, index=False)
-    os.replace(tmp, out / METADATA_FILE)
+    with atomic_path(out / METADATA_FILE) as tmp:
+        meta.to_csv(tmp, index=False)
     return out

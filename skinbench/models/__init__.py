@@ -13,11 +13,13 @@ import difflib
 import torchvision
 from torch import nn
 
+from skinbench.errors import ModelError, PretrainedUnavailable, UnknownModelError
 from skinbench.models.custom_cnn import CustomCNN
-from skinbench.models.transfer import PretrainedUnavailable, TransferModel, fetch_imagenet_weights
+from skinbench.models.transfer import TransferModel, fetch_imagenet_weights
 
 __all__ = [
     "CustomCNN",
+    "ModelError",
     "PretrainedUnavailable",
     "TransferModel",
     "UnknownModelError",
@@ -33,10 +35,6 @@ ALIASES: dict[str, str] = {"resnet50_tl": "resnet50"}
 # Vision transformers and MaxViT need one fixed input size; GoogLeNet and Inception v3
 # add auxiliary heads during training. Neither fits the shared training loop.
 _UNSUPPORTED_PREFIXES = ("vit_", "maxvit_", "googlenet", "inception_")
-
-
-class UnknownModelError(ValueError):
-    """The model name is neither a skinbench model nor a supported torchvision model."""
 
 
 def available_models() -> list[str]:

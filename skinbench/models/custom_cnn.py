@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from skinbench.errors import ConfigError
+
 #: Output channels of the three convolution blocks (Table II).
 FILTERS: tuple[int, int, int] = (32, 64, 128)
 
@@ -20,12 +22,15 @@ class CustomCNN(nn.Module):
         num_classes: Number of outputs (7 for the dx task, 1 logit for the binary task).
         image_size: Side of the square input images in pixels; at least 8.
         in_channels: Input channels (3 for RGB).
+
+    Raises:
+        ConfigError: ``image_size`` below 8 (three 2x poolings would leave nothing).
     """
 
     def __init__(self, num_classes: int = 7, image_size: int = 224, in_channels: int = 3) -> None:
         super().__init__()
         if image_size < 8:
-            raise ValueError(f"custom_cnn needs images of at least 8 px, got {image_size}")
+            raise ConfigError(f"custom_cnn needs images of at least 8 px, got {image_size}")
         layers: list[nn.Module] = []
         channels = in_channels
         for filters in FILTERS:

@@ -18,12 +18,12 @@ import torchvision
 from torch import nn
 from torch.nn.modules.batchnorm import _NormBase
 
+from skinbench.errors import PretrainedUnavailable, UnknownModelError
+
+__all__ = ["PretrainedUnavailable", "TransferModel", "fetch_imagenet_weights"]
+
 #: ImageNet class count; the last layer with this many outputs is the one replaced.
 _IMAGENET_CLASSES = 1000
-
-
-class PretrainedUnavailable(RuntimeError):
-    """ImageNet weights could not be obtained (no network, no cached copy)."""
 
 
 def fetch_imagenet_weights(name: str) -> dict[str, torch.Tensor]:
@@ -62,7 +62,7 @@ def _split_classifier(net: nn.Module) -> int:
         if isinstance(module, nn.Linear) and module.out_features == _IMAGENET_CLASSES:
             last_name, last = module_name, module
     if last is None or last_name is None:
-        raise ValueError(f"cannot find the ImageNet output layer of {type(net).__name__}")
+        raise UnknownModelError(f"cannot find the ImageNet output layer of {type(net).__name__}")
     parent_name, _, child = last_name.rpartition(".")
     parent = net.get_submodule(parent_name) if parent_name else net
     setattr(parent, child, nn.Identity())

@@ -12,11 +12,19 @@ from __future__ import annotations
 import math
 from typing import NamedTuple
 
+from skinbench.errors import ZeroBaselineError
+
+__all__ = [
+    "ZERO_BASELINE_NOTE",
+    "Deviation",
+    "ZeroBaselineError",
+    "deviation",
+    "point_difference",
+    "ratio",
+    "relative_change",
+]
+
 ZERO_BASELINE_NOTE = "baseline is 0: relative change undefined"
-
-
-class ZeroBaselineError(ZeroDivisionError):
-    """A relative change was asked for against a baseline of zero."""
 
 
 def relative_change(value: float, baseline: float, *, on_zero: str = "raise") -> float:

@@ -9,7 +9,6 @@ Matplotlib runs with the non-interactive Agg backend; every file is written atom
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +19,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from matplotlib.ticker import MaxNLocator
+
+from skinbench.atomic import atomic_path
 
 FORMATS = ("png", "svg")
 _RC = {"svg.fonttype": "none", "svg.hashsalt": "skinbench", "figure.dpi": 100}
@@ -38,16 +39,14 @@ def save_figure(fig, out_stem: str | Path) -> list[Path]:
     SVGs carry no date and a fixed id salt, so the same data gives the same file.
     """
     out_stem = Path(out_stem)
-    out_stem.parent.mkdir(parents=True, exist_ok=True)
     paths = []
     fig.tight_layout()
     with plt.rc_context(_RC):
         for fmt in FORMATS:
             path = out_stem.with_suffix("." + fmt)
-            tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
             meta = {"Date": None} if fmt == "svg" else {"Software": None}
-            fig.savefig(tmp, format=fmt, metadata=meta, dpi=100)
-            tmp.replace(path)
+            with atomic_path(path) as tmp:
+                fig.savefig(tmp, format=fmt, metadata=meta, dpi=100)
             paths.append(path)
     plt.close(fig)
     return paths

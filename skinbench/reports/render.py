@@ -10,11 +10,10 @@ from __future__ import annotations
 import html
 import re
 from dataclasses import dataclass
-from typing import Union
 
 import pandas as pd
 
-from skinbench.reports.tables import display_frame, to_markdown
+from skinbench.reports.formats import display_frame, to_markdown
 
 
 @dataclass
@@ -49,7 +48,7 @@ class Image:
     alt: str
 
 
-Block = Union[Heading, Text, Table, Image]
+Block = Heading | Text | Table | Image
 
 
 def _files_line(stem: str) -> str:

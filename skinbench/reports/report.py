@@ -14,20 +14,20 @@ paper's 224 px and 7 classes.
 
 from __future__ import annotations
 
-import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from skinbench.atomic import write_json, write_text
 from skinbench.cost import SpeedOptions, count, epoch_seconds, model_cost
 from skinbench.reports import figures, pareto
+from skinbench.reports.formats import to_records, write_table
 from skinbench.reports.paper import PAPER_IMAGE_SIZE, PAPER_NUM_CLASSES
 from skinbench.reports.render import Block, Heading, Image, Table, Text, to_html_report, to_markdown_report
 from skinbench.reports.runs import RunRecord, load_runs
-from skinbench.reports.tables import deviation_table, table3, table4, to_records, write_table
+from skinbench.reports.tables import deviation_table, table3, table4
 
 COST_COLUMNS = [
     "run",
@@ -118,13 +118,6 @@ def runs_frame(runs: list[RunRecord], speed: SpeedOptions | None) -> pd.DataFram
     return frame
 
 
-def _atomic_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
-
-
 def _first(runs: list[RunRecord], model: str) -> RunRecord | None:
     return next((r for r in runs if r.model == model), None)
 
@@ -132,7 +125,8 @@ def _first(runs: list[RunRecord], model: str) -> RunRecord | None:
 def _describe(run: RunRecord) -> str:
     c = run.config
     pretrained = "" if run.model == "custom_cnn" else (", ImageNet weights" if c.get("pretrained") else ", random init")
-    return f"run {run.name} ({run.metrics['image_size']} px, {len(run.history)} epochs{pretrained}, n={run.metrics['n']} test images)"
+    size, n = run.metrics["image_size"], run.metrics["n"]
+    return f"run {run.name} ({size} px, {len(run.history)} epochs{pretrained}, n={n} test images)"
 
 
 def build_report(
@@ -158,8 +152,8 @@ def build_report(
         The written paths and tables.
 
     Raises:
-        skinbench.reports.runs.RunFormatError: A run folder is missing files or is incompatible.
-        KeyError: ``baseline`` names no run.
+        skinbench.errors.RunError: A run folder is missing files or is incompatible.
+        skinbench.errors.UnknownBaselineError: ``baseline`` names no run (a ``KeyError``).
     """
     runs = load_runs(list(run_dirs))
     out = Path(out)
@@ -208,11 +202,11 @@ def build_report(
     for cost in costs:
         files += [str(p.relative_to(out)) for p in pareto.plot_fronts(frame, cost, out / "figures" / f"pareto_{cost}")]
 
-    _atomic_text(out / "numbers.json", json.dumps({k: to_records(v) for k, v in frames.items()}, indent=2) + "\n")
+    write_json(out / "numbers.json", {k: to_records(v) for k, v in frames.items()})
     blocks = _blocks(runs, frames, costs, base, speed, command)
     md, page = out / "report.md", out / "report.html"
-    _atomic_text(md, to_markdown_report(blocks))
-    _atomic_text(page, to_html_report(blocks, "skinbench report"))
+    write_text(md, to_markdown_report(blocks))
+    write_text(page, to_html_report(blocks, "skinbench report"))
     files += ["numbers.json", "report.md", "report.html"]
     return ReportResult(markdown=md, html=page, files=sorted(files), frames=frames)
 

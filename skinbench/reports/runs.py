@@ -1,18 +1,29 @@
-"""Read a run folder written by ``skinbench train`` and check that a report can use it."""
+"""Read a run folder written by ``skinbench train`` and check that a report can use it.
+
+File names, ``history.csv``'s columns and the JSON reading come from
+:class:`~skinbench.rundir.RunDir`, the run folder's one owner.
+"""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from skinbench.data import task_outputs
+from skinbench.errors import RunError
+from skinbench.rundir import HISTORY_COLUMNS, RunDir
+
+__all__ = ["HISTORY_COLUMNS", "REQUIRED_FILES", "RunFormatError", "RunRecord", "load_run", "load_runs"]
+
+#: The name this module has always raised; the same class as :class:`skinbench.errors.RunError`.
+RunFormatError = RunError
+
 #: metrics.json schema versions this report reads.
 SUPPORTED_SCHEMAS = (1,)
-REQUIRED_FILES = ("config.json", "history.csv", "metrics.json")
-HISTORY_COLUMNS = ("epoch", "phase", "train_loss", "train_acc", "val_loss", "val_acc", "seconds")
+REQUIRED_FILES = (RunDir.CONFIG, RunDir.HISTORY, RunDir.METRICS)
 METRICS_KEYS = (
     "schema_version",
     "model",
@@ -27,10 +38,6 @@ METRICS_KEYS = (
     "roc",
     "auc_macro",
 )
-
-
-class RunFormatError(ValueError):
-    """A folder is not a finished skinbench run, or was written by an incompatible version."""
 
 
 @dataclass
@@ -59,17 +66,7 @@ class RunRecord:
     @property
     def num_outputs(self) -> int:
         """Outputs of the model: 1 logit for the binary task, else one per class."""
-        return 1 if self.metrics["task"] == "binary" else len(self.metrics["classes"])
-
-
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise RunFormatError(f"{path} is not valid JSON ({exc.msg}, line {exc.lineno})") from None
-    if not isinstance(data, dict):
-        raise RunFormatError(f"{path} does not hold a JSON object")
-    return data
+        return task_outputs(self.metrics["task"])
 
 
 def load_run(path: str | Path) -> RunRecord:
@@ -87,33 +84,25 @@ def load_run(path: str | Path) -> RunRecord:
             or ``metrics.json`` has an unsupported ``schema_version``; the message names
             what is missing.
     """
-    path = Path(path)
-    if not path.is_dir():
-        raise RunFormatError(f"{path}: no such run folder")
-    missing = [name for name in REQUIRED_FILES if not (path / name).is_file()]
-    if missing:
-        hint = (
-            " (training not finished, or not evaluated yet: run skinbench evaluate)"
-            if "metrics.json" in missing
-            else ""
-        )
-        raise RunFormatError(f"{path} is not a finished skinbench run: missing {', '.join(missing)}{hint}")
-    metrics = _read_json(path / "metrics.json")
+    run = RunDir(path)
+    if not run.path.is_dir():
+        raise RunFormatError(f"{run.path}: no such run folder")
+    hint = "" if run.has(RunDir.METRICS) else " (training not finished, or not evaluated yet: run skinbench evaluate)"
+    run.require(*REQUIRED_FILES, purpose="a finished skinbench run", hint=hint)
+    metrics = run.read_metrics()
+    metrics_path = run.path / RunDir.METRICS
     version = metrics.get("schema_version")
     if version not in SUPPORTED_SCHEMAS:
         raise RunFormatError(
-            f"{path / 'metrics.json'} has schema_version {version!r}; this skinbench reads "
+            f"{metrics_path} has schema_version {version!r}; this skinbench reads "
             f"{', '.join(map(str, SUPPORTED_SCHEMAS))} (incompatible version: re-run skinbench evaluate)"
         )
     absent = [k for k in METRICS_KEYS if k not in metrics]
     if absent:
-        raise RunFormatError(f"{path / 'metrics.json'} lacks {', '.join(absent)} (incompatible version)")
-    config = _read_json(path / "config.json")
-    history = pd.read_csv(path / "history.csv")
-    cols = [c for c in HISTORY_COLUMNS if c not in history.columns]
-    if cols:
-        raise RunFormatError(f"{path / 'history.csv'} lacks columns {', '.join(cols)} (incompatible version)")
-    return RunRecord(path=path, name=path.resolve().name, config=config, history=history, metrics=metrics)
+        raise RunFormatError(f"{metrics_path} lacks {', '.join(absent)} (incompatible version)")
+    # config.json stays a dict: a report reads runs of other versions, whose fields may differ
+    config = run.read_json(RunDir.CONFIG)
+    return RunRecord(path=run.path, name=run.name, config=config, history=run.read_history(), metrics=metrics)
 
 
 def load_runs(paths: list[str | Path]) -> list[RunRecord]:

@@ -1,7 +1,4 @@
-"""The report's tables as pandas data frames, and one writer for every output format.
-
-Each table is one ``DataFrame``; :func:`write_table` renders that same frame as
-markdown and LaTeX (tabulate), CSV and JSON, so every format holds the same numbers.
+"""The report's tables as pandas data frames (written in every format by :mod:`~skinbench.reports.formats`).
 
 * :func:`table3`: Table III, total parameters, reported vs recomputed with flopcount;
 * :func:`table4`: Table IV, cost and accuracy of the custom CNN and ResNet50 + TL, with
@@ -11,110 +8,42 @@ markdown and LaTeX (tabulate), CSV and JSON, so every format holds the same numb
 
 from __future__ import annotations
 
-import json
 import math
-import numbers
-import os
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
+from skinbench.errors import UnknownBaselineError
 from skinbench.reports.deviation import deviation, point_difference, ratio, relative_change
+from skinbench.reports.formats import (
+    FORMATS,
+    display_frame,
+    format_value,
+    to_latex,
+    to_markdown,
+    to_records,
+    write_table,
+)
 from skinbench.reports.paper import NOT_REBUILT, PAPER, PAPER_IMAGE_SIZE, PAPER_NUM_CLASSES, SA_REASON, TABLE3
 
-FORMATS = ("md", "tex", "csv", "json")
+# The writers moved to skinbench.reports.formats; these names stay importable from here.
+__all__ = [
+    "DEVIATION_METRICS",
+    "FORMATS",
+    "REPORTED_ONLY",
+    "deviation_table",
+    "display_frame",
+    "format_value",
+    "table3",
+    "table4",
+    "to_latex",
+    "to_markdown",
+    "to_records",
+    "write_table",
+]
+
 REPORTED_ONLY = "reported, not recomputed"
-
-
-# ---------------------------------------------------------------------------- writing
-def _atomic_write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
-
-
-def format_value(value: Any) -> str:
-    """How a cell is printed in markdown, LaTeX and HTML (CSV/JSON keep the raw value).
-
-    Integers get thousands separators, floats 4 significant decimals (2 from 100 up),
-    missing values an em dash.
-
-    Example:
-        >>> [format_value(v) for v in (25785415, 0.73117, 13215.5792, float("nan"), None, "x", True)]
-        ['25,785,415', '0.7312', '13,215.58', '—', '—', 'x', 'yes']
-    """
-    if value is None or value is pd.NA or (isinstance(value, numbers.Real) and math.isnan(value)):
-        return "—"
-    if isinstance(value, (bool, np.bool_)):
-        return "yes" if value else ""
-    if isinstance(value, numbers.Integral):
-        return f"{int(value):,}"
-    if isinstance(value, numbers.Real):
-        value = float(value)
-        if value.is_integer() and abs(value) >= 1000:
-            return f"{value:,.0f}"
-        return f"{value:,.2f}" if abs(value) >= 100 else f"{value:.4f}"
-    return str(value)
-
-
-def display_frame(frame: pd.DataFrame) -> pd.DataFrame:
-    """``frame`` with every cell formatted by :func:`format_value` (strings only)."""
-    return frame.astype(object).apply(lambda col: col.map(format_value))
-
-
-def to_markdown(frame: pd.DataFrame) -> str:
-    """The frame as a GitHub markdown table (no index)."""
-    return display_frame(frame).to_markdown(index=False, disable_numparse=True) + "\n"
-
-
-def to_latex(frame: pd.DataFrame) -> str:
-    """The frame as a booktabs LaTeX tabular (tabulate's ``latex_booktabs``)."""
-    from tabulate import tabulate
-
-    shown = display_frame(frame)
-    return (
-        tabulate(shown.values.tolist(), headers=list(shown.columns), tablefmt="latex_booktabs", disable_numparse=True)
-        + "\n"
-    )
-
-
-def _json_value(value: Any) -> Any:
-    if value is pd.NA or (isinstance(value, float) and math.isnan(value)):
-        return None
-    if hasattr(value, "item"):
-        return _json_value(value.item())
-    return value
-
-
-def to_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    """The frame as JSON-safe records (NaN becomes null, numpy scalars Python numbers)."""
-    return [{k: _json_value(v) for k, v in row.items()} for row in frame.to_dict(orient="records")]
-
-
-def write_table(frame: pd.DataFrame, out_dir: str | Path, name: str) -> dict[str, Path]:
-    """Write ``frame`` as ``name.md``, ``name.tex``, ``name.csv`` and ``name.json`` into ``out_dir``.
-
-    Every file is written atomically; all four come from the same frame.
-
-    Returns:
-        ``{format: path}``.
-    """
-    out_dir = Path(out_dir)
-    texts = {
-        "md": to_markdown(frame),
-        "tex": to_latex(frame),
-        "csv": frame.to_csv(index=False),
-        "json": json.dumps(to_records(frame), indent=2) + "\n",
-    }
-    paths = {}
-    for fmt, text in texts.items():
-        paths[fmt] = out_dir / f"{name}.{fmt}"
-        _atomic_write(paths[fmt], text)
-    return paths
 
 
 # ---------------------------------------------------------------------------- Table III
@@ -381,17 +310,20 @@ def deviation_table(frame: pd.DataFrame, baseline: str, *, label: str = "run") -
         Columns ``<label>, metric, value, baseline_value, abs_deviation, rel_deviation_pct, note``.
 
     Raises:
-        KeyError: ``baseline`` is not a row of ``frame``.
+        UnknownBaselineError: ``baseline`` is not a row of ``frame`` (a ``KeyError``).
 
     Example:
         >>> f = pd.DataFrame({"run": ["a", "b"], "accuracy": [0.5, 0.6], "params": [0, 10]})
         >>> t = deviation_table(f, "a")
-        >>> t[["run", "metric", "abs_deviation", "rel_deviation_pct", "note"]].values.tolist()  # doctest: +NORMALIZE_WHITESPACE
-        [['a', 'accuracy (%)', 0.0, 0.0, ''], ['a', 'parameters', 0.0, nan, 'baseline is 0: relative change undefined'],
-         ['b', 'accuracy (%)', 10.0, 20.0, ''], ['b', 'parameters', 10.0, nan, 'baseline is 0: relative change undefined']]
+        >>> for row in t[["run", "metric", "abs_deviation", "rel_deviation_pct", "note"]].values.tolist():
+        ...     print(row)
+        ['a', 'accuracy (%)', 0.0, 0.0, '']
+        ['a', 'parameters', 0.0, nan, 'baseline is 0: relative change undefined']
+        ['b', 'accuracy (%)', 10.0, 20.0, '']
+        ['b', 'parameters', 10.0, nan, 'baseline is 0: relative change undefined']
     """
     if baseline not in set(frame[label]):
-        raise KeyError(f"baseline {baseline!r} is not one of {', '.join(map(str, frame[label]))}")
+        raise UnknownBaselineError(f"baseline {baseline!r} is not one of {', '.join(map(str, frame[label]))}")
     base = frame[frame[label] == baseline].iloc[0]
     rows = []
     for _, row in frame.iterrows():

@@ -1,0 +1,155 @@
+"""What training and evaluation of a run share: device, model, data, transforms, loaders.
+
+:func:`build_context` turns a :class:`~skinbench.config.TrainConfig` into a
+:class:`RunContext`. :func:`skinbench.train.setup_run` and
+:func:`skinbench.evaluate.evaluate_run` both start from it, so a run is evaluated on
+the same split, images, normalisation, device rule and loader settings it was trained with.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+
+from skinbench.config import TrainConfig
+from skinbench.data import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    LesionDataset,
+    SplitData,
+    channel_stats,
+    load_split_data,
+    make_transform,
+    task_classes,
+    task_outputs,
+)
+from skinbench.errors import ConfigError
+from skinbench.models import build_model, is_transfer
+from skinbench.rundir import RunDir
+
+__all__ = ["RunContext", "build_context", "resolve_device"]
+
+#: A dataset item: an input tensor (an image, or a cached feature vector) and its label.
+Item = tuple[torch.Tensor, ...]
+
+
+def resolve_device(name: str) -> torch.device:
+    """``"auto"`` -> CUDA when available else CPU; otherwise ``torch.device(name)``.
+
+    Raises:
+        ConfigError: CUDA asked for but not available.
+
+    Example:
+        >>> resolve_device("cpu")
+        device(type='cpu')
+    """
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError("device cuda requested but CUDA is not available")
+    return torch.device(name)
+
+
+def normalisation(config: TrainConfig, train: SplitData) -> tuple[list[float], list[float]]:
+    """Per-channel mean and std of eq. 1: ImageNet's for a pretrained backbone, else the train split's."""
+    if is_transfer(config.model) and config.pretrained:
+        return list(IMAGENET_MEAN), list(IMAGENET_STD)
+    mean, std = channel_stats(train.images)
+    return list(mean), list(std)
+
+
+@dataclass
+class RunContext:
+    """A run's configuration, folder, device, model and data, ready to train or evaluate.
+
+    Attributes:
+        config: The configuration, with ``mean`` and ``std`` resolved.
+        run: The run folder.
+        device: Where the model and batches live.
+        model: The model, on ``device`` (channels_last on CUDA when configured).
+        splits: The train/val/test images and labels.
+    """
+
+    config: TrainConfig
+    run: RunDir
+    device: torch.device
+    model: nn.Module
+    splits: dict[str, SplitData]
+
+    @property
+    def classes(self) -> tuple[str, ...]:
+        """Class names of the task, in label order."""
+        return task_classes(self.config.task)
+
+    @property
+    def amp(self) -> bool:
+        """float16 autocast: configured and on CUDA."""
+        return self.config.amp and self.device.type == "cuda"
+
+    @property
+    def channels_last(self) -> bool:
+        """channels_last memory format: configured and on CUDA."""
+        return self.config.channels_last and self.device.type == "cuda"
+
+    def dataset(self, split: str, *, augment: bool = False) -> LesionDataset:
+        """Images and labels of ``split``, normalised; with random flips and rotations if ``augment``."""
+        mean, std = self.config.mean, self.config.std
+        assert mean is not None and std is not None  # resolved by build_context
+        data = self.splits[split]
+        return LesionDataset(data.images, data.labels, make_transform(augment, mean, std))
+
+    def loader(self, dataset: Dataset[Item], *, shuffle: bool = False, seed: int = 0) -> DataLoader[Item]:
+        """Batches of ``dataset``; a shuffled order depends only on ``seed``."""
+        return DataLoader(
+            dataset,
+            batch_size=self.config.batch_size,
+            shuffle=shuffle,
+            generator=torch.Generator().manual_seed(seed),
+            num_workers=self.config.num_workers,
+            pin_memory=self.device.type == "cuda",
+            persistent_workers=False,
+        )
+
+
+def build_context(config: TrainConfig, run: RunDir, *, pretrained: bool) -> RunContext:
+    """Resolve the device, build the model, load the split data and the normalisation of a run.
+
+    The model is built right after ``torch.manual_seed(config.seed)``, so its initial
+    weights depend only on the seed. The split is read from ``run.split_path``, or made
+    and written there when missing. ``mean``/``std`` missing from ``config`` are resolved
+    (see :func:`normalisation`).
+
+    Args:
+        config: The run configuration.
+        run: The run folder.
+        pretrained: Load ImageNet weights into a transfer model's backbone (training);
+            evaluation loads a checkpoint instead.
+
+    Raises:
+        ConfigError: CUDA asked for but unavailable.
+        skinbench.errors.ModelError: Unknown model, or ImageNet weights unavailable.
+        skinbench.errors.DataError: Missing or invalid data.
+    """
+    device = resolve_device(config.device)
+    torch.manual_seed(config.seed)
+    model = build_model(config.model, task_outputs(config.task), pretrained=pretrained, image_size=config.image_size)
+    splits = load_split_data(
+        config.data,
+        run.split_path,
+        task=config.task,
+        image_size=config.image_size,
+        fractions=config.fractions,
+        seed=config.seed,
+        cache_dir=config.cache_dir,
+    )
+    if config.mean is None or config.std is None:
+        mean, std = normalisation(config, splits["train"])
+        config = dataclasses.replace(config, mean=mean, std=std)
+    model.to(device)
+    if config.channels_last and device.type == "cuda":
+        model.to(memory_format=torch.channels_last)
+    return RunContext(config=config, run=run, device=device, model=model, splits=splits)

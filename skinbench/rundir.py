@@ -1,0 +1,205 @@
+"""The run folder of ``skinbench train``: its one owner.
+
+Layout (every file written atomically, see :mod:`skinbench.atomic`)::
+
+    config.json       the resolved TrainConfig (normalisation mean/std included)
+    split.csv         the lesion-level train/val/test split the run uses
+    history.csv       one row per epoch, columns HISTORY_COLUMNS
+    last.pt           after every epoch: model, optimizer, AMP scaler, loop state, RNG, config
+    best.pt           the epoch with the best monitored metric: model, epoch, monitor, value, config
+    metrics.json      test-split metrics (schema in skinbench.evaluate)
+    predictions.csv   one row per test image
+
+Training, evaluation and the report read and write these files only through
+:class:`RunDir`; the one exception is ``split.csv``, which
+:func:`skinbench.data.load_or_create_split` writes at the path :attr:`RunDir.split_path`.
+Funnelling every write through one object is what would let a distributed version
+make only rank 0 write (not implemented).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import torch
+
+from skinbench.atomic import atomic_path, write_json
+from skinbench.checkpoint import load_checkpoint, save_checkpoint
+from skinbench.config import TrainConfig
+from skinbench.errors import ConfigError, RunError
+
+__all__ = ["HISTORY_COLUMNS", "RunDir"]
+
+#: Columns of ``history.csv``, written by training and required by the report.
+HISTORY_COLUMNS: tuple[str, ...] = (
+    "epoch",
+    "phase",
+    "train_loss",
+    "train_acc",
+    "val_loss",
+    "val_acc",
+    "val_balanced_acc",
+    "lr",
+    "seconds",
+)
+
+
+class RunDir:
+    """A run folder: its file names, and every read and write of its files.
+
+    Args:
+        path: The folder (need not exist yet).
+
+    Example:
+        >>> import tempfile
+        >>> run = RunDir(Path(tempfile.mkdtemp()) / "run")
+        >>> run.write_history([dict.fromkeys(HISTORY_COLUMNS, 1)])
+        >>> run.read_history().columns.tolist() == list(HISTORY_COLUMNS), run.has(RunDir.HISTORY)
+        (True, True)
+    """
+
+    CONFIG = "config.json"
+    SPLIT = "split.csv"
+    HISTORY = "history.csv"
+    LAST = "last.pt"
+    BEST = "best.pt"
+    METRICS = "metrics.json"
+    PREDICTIONS = "predictions.csv"
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+
+    def __repr__(self) -> str:
+        return f"RunDir({str(self.path)!r})"
+
+    @property
+    def name(self) -> str:
+        """The folder's name (the run's label in reports)."""
+        return self.path.resolve().name
+
+    @property
+    def split_path(self) -> Path:
+        """Where the run's split CSV is (created by the data loading on first use)."""
+        return self.path / self.SPLIT
+
+    def file(self, name: str) -> Path:
+        """The path of file ``name`` in the folder."""
+        return self.path / name
+
+    def has(self, *names: str) -> bool:
+        """Whether every file in ``names`` exists."""
+        return all((self.path / n).is_file() for n in names)
+
+    def require(self, *names: str, purpose: str, hint: str = "") -> None:
+        """Check that the folder holds ``names``.
+
+        Args:
+            names: File names that must exist.
+            purpose: What the folder must be, e.g. ``"a skinbench run folder"``.
+            hint: Appended to the message, e.g. how to make the missing file.
+
+        Raises:
+            RunError: ``{path} is not {purpose}: missing a, b{hint}``.
+        """
+        missing = [n for n in names if not (self.path / n).is_file()]
+        if missing:
+            raise RunError(f"{self.path} is not {purpose}: missing {', '.join(missing)}{hint}")
+
+    # ------------------------------------------------------------------ configuration
+    def save_config(self, config: TrainConfig) -> None:
+        """Write ``config.json``."""
+        write_json(self.path / self.CONFIG, config.to_dict())
+
+    def load_config(self) -> TrainConfig:
+        """Read ``config.json`` as a :class:`TrainConfig`.
+
+        Raises:
+            RunError: Not valid JSON or not an object.
+            ConfigError: Keys that are not configuration fields.
+        """
+        return TrainConfig.from_dict(self.read_json(self.CONFIG))
+
+    def resume_config(self, given: Mapping[str, Any]) -> TrainConfig:
+        """The configuration to resume this run with: the saved one plus the allowed changes.
+
+        Args:
+            given: Every field (``TrainConfig.to_dict()``) or only those set explicitly.
+
+        Raises:
+            ConfigError: No ``last.pt``/``config.json`` to resume from, or ``given``
+                changes a field :data:`skinbench.config.RESUMABLE_CHANGES` does not allow.
+        """
+        if not self.has(self.LAST, self.CONFIG):
+            raise ConfigError(f"cannot resume: {self.path} has no {self.LAST}/{self.CONFIG}")
+        return self.load_config().with_changes(given, run=self.path)
+
+    # ------------------------------------------------------------------ history
+    def write_history(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Write ``history.csv``: one row per epoch, :data:`HISTORY_COLUMNS` in order."""
+        with atomic_path(self.path / self.HISTORY) as tmp, open(tmp, "w", newline="") as fh:
+            writer = csv.DictWriter(fh, fieldnames=HISTORY_COLUMNS)
+            writer.writeheader()
+            writer.writerows(rows)
+
+    def read_history(self) -> pd.DataFrame:
+        """Read ``history.csv``.
+
+        Raises:
+            RunError: Unreadable, or a column of :data:`HISTORY_COLUMNS` is missing.
+        """
+        path = self.path / self.HISTORY
+        try:
+            history = pd.read_csv(path)
+        except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+            raise RunError(f"{path} is not a readable CSV ({str(exc).splitlines()[0]})") from None
+        absent = [c for c in HISTORY_COLUMNS if c not in history.columns]
+        if absent:
+            raise RunError(f"{path} lacks columns {', '.join(absent)} (incompatible version)")
+        return history
+
+    # ------------------------------------------------------------------ checkpoints
+    def save_checkpoint(self, name: str, obj: dict[str, Any]) -> None:
+        """Write checkpoint ``name`` (``last.pt`` or ``best.pt``)."""
+        save_checkpoint(obj, self.path / name)
+
+    def load_checkpoint(self, name: str, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+        """Read checkpoint ``name`` (tensors and primitive containers only).
+
+        Raises:
+            RunError: Not a readable checkpoint.
+        """
+        return load_checkpoint(self.path / name, map_location=map_location)
+
+    # ------------------------------------------------------------------ metrics
+    def write_metrics(self, metrics: Mapping[str, Any]) -> None:
+        """Write ``metrics.json``."""
+        write_json(self.path / self.METRICS, metrics)
+
+    def read_metrics(self) -> dict[str, Any]:
+        """Read ``metrics.json`` (see :meth:`read_json`)."""
+        return self.read_json(self.METRICS)
+
+    def write_predictions(self, frame: pd.DataFrame) -> None:
+        """Write ``predictions.csv`` (no index column)."""
+        with atomic_path(self.path / self.PREDICTIONS) as tmp:
+            frame.to_csv(tmp, index=False)
+
+    def read_json(self, name: str) -> dict[str, Any]:
+        """Read the JSON object in file ``name``.
+
+        Raises:
+            RunError: Not valid JSON, or not an object.
+        """
+        path = self.path / name
+        try:
+            data = json.loads(path.read_text())
+        except json.JSONDecodeError as exc:
+            raise RunError(f"{path} is not valid JSON ({exc.msg}, line {exc.lineno})") from None
+        if not isinstance(data, dict):
+            raise RunError(f"{path} does not hold a JSON object")
+        return data
