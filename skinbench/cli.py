@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn, TypeAlias
 
 from skinbench.errors import PretrainedUnavailable, SkinbenchError
 
@@ -23,8 +23,6 @@ _HINTS: dict[type[SkinbenchError], str] = {
     PretrainedUnavailable: "pass --no-pretrained to train from random initialisation",
 }
 
-_Subparsers = argparse._SubParsersAction  # argparse has no public name for it
-
 
 class _OneLineParser(argparse.ArgumentParser):
     """An ArgumentParser whose usage errors are one line (the usage is in ``--help``)."""
@@ -32,6 +30,10 @@ class _OneLineParser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         """Print ``prog: error: message`` on one line and exit with status 2."""
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+# argparse has no public name for it, and it is generic only in the stubs
+_Subparsers: TypeAlias = "argparse._SubParsersAction[_OneLineParser]"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -56,7 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _add_split_command(sub: _Subparsers[argparse.ArgumentParser]) -> None:
+def _add_split_command(sub: _Subparsers) -> None:
     p = sub.add_parser(
         "split",
         help="split HAM10000 by lesion into train/val/test (stratified by dx)",
@@ -102,7 +104,7 @@ def _run_split(args: argparse.Namespace) -> int:
     return 0
 
 
-def _add_synth_command(sub: _Subparsers[argparse.ArgumentParser]) -> None:
+def _add_synth_command(sub: _Subparsers) -> None:
     p = sub.add_parser(
         "synth",
         help="write a synthetic dataset in the HAM10000 layout",
@@ -132,7 +134,7 @@ def _run_synth(args: argparse.Namespace) -> int:
     return 0
 
 
-def _add_train_command(sub: _Subparsers[argparse.ArgumentParser]) -> None:
+def _add_train_command(sub: _Subparsers) -> None:
     from skinbench.config import MONITORS, TASKS, TrainConfig
 
     d = TrainConfig(data="", out="")
@@ -226,7 +228,7 @@ def _print_metrics(metrics: dict[str, Any], run: str) -> None:
     )
 
 
-def _add_evaluate_command(sub: _Subparsers[argparse.ArgumentParser]) -> None:
+def _add_evaluate_command(sub: _Subparsers) -> None:
     p = sub.add_parser(
         "evaluate",
         help="evaluate a run's checkpoint on its test split and rewrite metrics.json",
@@ -249,7 +251,7 @@ def _run_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _add_report_command(sub: _Subparsers[argparse.ArgumentParser]) -> None:
+def _add_report_command(sub: _Subparsers) -> None:
     p = sub.add_parser(
         "report",
         help="write a report (cost, Tables III-IV, Pareto fronts, figures) of one or more runs",

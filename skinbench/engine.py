@@ -9,13 +9,17 @@ from __future__ import annotations
 
 import contextlib
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 import numpy as np
 import torch
 from sklearn.metrics import balanced_accuracy_score
 from torch import nn
 from tqdm import tqdm
+
+#: What the loops iterate over: ``(inputs, int64 labels)`` batches, e.g. a DataLoader.
+Batches = Iterable[Sequence[torch.Tensor]]
 
 
 class BinaryBCE(nn.Module):
@@ -32,7 +36,8 @@ class BinaryBCE(nn.Module):
 
     def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """Mean BCE of logits ``(N, 1)`` against labels ``(N,)`` in {0, 1}."""
-        return self.loss(logits.reshape(-1), target.to(logits.dtype))
+        loss: torch.Tensor = self.loss(logits.reshape(-1), target.to(logits.dtype))
+        return loss
 
 
 def inverse_frequency_weights(labels: np.ndarray, num_classes: int) -> torch.Tensor:
@@ -75,7 +80,7 @@ def logits_to_probs(logits: torch.Tensor) -> torch.Tensor:
     return torch.softmax(logits, dim=1)
 
 
-def _batches(loader: Iterable, desc: str, progress: bool) -> tqdm:
+def _batches(loader: Batches, desc: str, progress: bool) -> tqdm[Sequence[torch.Tensor]]:
     return tqdm(
         loader,
         desc=desc,
@@ -94,7 +99,7 @@ def _to_device(x: torch.Tensor, device: torch.device, channels_last: bool) -> to
     return x
 
 
-def _autocast(device: torch.device, amp: bool) -> contextlib.AbstractContextManager:
+def _autocast(device: torch.device, amp: bool) -> contextlib.AbstractContextManager[Any]:
     if amp and device.type == "cuda":
         return torch.autocast("cuda", dtype=torch.float16)
     return contextlib.nullcontext()
@@ -102,7 +107,7 @@ def _autocast(device: torch.device, amp: bool) -> contextlib.AbstractContextMana
 
 def train_one_epoch(
     model: nn.Module,
-    loader: Iterable,
+    loader: Batches,
     criterion: nn.Module,
     optimizer: torch.optim.Optimizer,
     device: torch.device,
@@ -158,7 +163,7 @@ def train_one_epoch(
 @torch.no_grad()
 def predict(
     model: nn.Module,
-    loader: Iterable,
+    loader: Batches,
     device: torch.device,
     *,
     criterion: nn.Module | None = None,
@@ -191,7 +196,7 @@ def predict(
 
 def evaluate(
     model: nn.Module,
-    loader: Iterable,
+    loader: Batches,
     criterion: nn.Module,
     device: torch.device,
     *,
@@ -226,7 +231,7 @@ def evaluate(
 @torch.no_grad()
 def extract_features(
     backbone: nn.Module,
-    loader: Iterable,
+    loader: Batches,
     device: torch.device,
     *,
     amp: bool = False,

@@ -126,10 +126,11 @@ def cached_images(paths: Sequence[str], size: int, cache_dir: str | Path | None 
     shape = (len(paths), size, size, 3)
     if target.exists():
         try:
-            images = np.load(target, mmap_mode="r")
+            images: np.ndarray = np.load(target, mmap_mode="r")
             if images.shape == shape and images.dtype == np.uint8:
                 return images
         except (OSError, ValueError):
             pass  # a damaged entry (e.g. a full disk) is rebuilt below
     _build(paths, size, target, workers=min(4, os.cpu_count() or 1))
-    return np.load(target, mmap_mode="r")
+    built: np.ndarray = np.load(target, mmap_mode="r")
+    return built

@@ -7,6 +7,7 @@ train split (:func:`channel_stats`) or ImageNet's for a pretrained backbone.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -83,7 +84,7 @@ def make_transform(
         >>> y.shape, y.dtype, float(y.max())
         (torch.Size([3, 4, 4]), torch.float32, 1.0)
     """
-    steps: list[Callable] = [_ToCHWTensor()]
+    steps: list[Callable[..., Any]] = [_ToCHWTensor()]
     if train:
         steps += [
             v2.RandomHorizontalFlip(),
@@ -94,10 +95,11 @@ def make_transform(
         v2.ToDtype(torch.float32, scale=True),
         v2.Normalize(mean=list(map(float, mean)), std=list(map(float, std))),
     ]
-    return v2.Compose(steps)
+    transform: Callable[[np.ndarray], torch.Tensor] = v2.Compose(steps)
+    return transform
 
 
-class LesionDataset(Dataset):
+class LesionDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
     """Images and integer labels as a :class:`torch.utils.data.Dataset`.
 
     Args:

@@ -144,8 +144,9 @@ def _check_values(meta: pd.DataFrame, csv: Path) -> None:
     unknown = meta.index[~meta["dx"].isin(CLASSES)]
     if len(unknown):
         i = unknown[0]
+        image_id = str(meta.at[i, "image_id"])
         raise DataError(
-            f"{csv} line {_line(i)}: unknown dx {meta.at[i, 'dx']!r} for {meta.at[i, 'image_id']}"
+            f"{csv} line {_line(i)}: unknown dx {meta.at[i, 'dx']!r} for {image_id}"
             f" (expected one of {', '.join(CLASSES)})"
         )
     dup = meta["image_id"].duplicated(keep=False)
@@ -162,7 +163,8 @@ def _apply_skip(meta: pd.DataFrame, skip: Iterable[str], csv: Path) -> pd.DataFr
     unknown = sorted(skip - set(meta["image_id"]))
     if unknown:
         raise DataError(f"skip lists image_id {unknown[0]} which is not in {csv}")
-    return meta[~meta["image_id"].isin(skip)]
+    kept: pd.DataFrame = meta[~meta["image_id"].isin(skip)]
+    return kept
 
 
 def _attach_paths(meta: pd.DataFrame, root: Path, csv: Path) -> pd.DataFrame:
@@ -174,8 +176,10 @@ def _attach_paths(meta: pd.DataFrame, root: Path, csv: Path) -> pd.DataFrame:
         i = missing[0]
         where = ", ".join(str(d) for d in dirs) or f"{root} (no folder with .jpg files)"
         more = f" ({len(missing) - 1} more missing)" if len(missing) > 1 else ""
-        raise DataError(f"image {meta.at[i, 'image_id']}.jpg ({csv.name} line {_line(i)}) not found in {where}{more}")
-    return meta.assign(path=paths.astype(str))
+        image_id = str(meta.at[i, "image_id"])
+        raise DataError(f"image {image_id}.jpg ({csv.name} line {_line(i)}) not found in {where}{more}")
+    with_paths: pd.DataFrame = meta.assign(path=paths.astype(str))
+    return with_paths
 
 
 def load_metadata(root: str | Path, *, skip: Iterable[str] = ()) -> pd.DataFrame:
@@ -226,7 +230,8 @@ def load_metadata(root: str | Path, *, skip: Iterable[str] = ()) -> pd.DataFrame
     lookup = {name: i for i, name in enumerate(CLASSES)}
     meta["label"] = meta["dx"].map(lookup).astype(np.int64)
     meta["malignant"] = meta["dx"].isin(MALIGNANT).astype(np.int64)
-    return meta.reset_index(drop=True)
+    result: pd.DataFrame = meta.reset_index(drop=True)
+    return result
 
 
 def task_classes(task: str) -> tuple[str, ...]:

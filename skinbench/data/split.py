@@ -82,7 +82,8 @@ def split_by_lesion(meta: pd.DataFrame, fractions: Sequence[float] = (0.7, 0.1, 
         middle = (np.cumsum(sizes) - sizes / 2) / sizes.sum()
         which = np.searchsorted(bounds, middle, side="right")
         lesion_split.update(zip(group.index, (SPLITS[k] for k in which)))
-    return meta.assign(split=meta["lesion_id"].map(lesion_split))
+    out: pd.DataFrame = meta.assign(split=meta["lesion_id"].map(lesion_split))
+    return out
 
 
 def split_summary(split: pd.DataFrame) -> pd.DataFrame:
@@ -110,7 +111,10 @@ def split_summary(split: pd.DataFrame) -> pd.DataFrame:
         shares = (part["dx"].value_counts(normalize=True) * 100).round(1)
         rows[name] = {"images": len(part), "lesions": part["lesion_id"].nunique(), **shares.to_dict()}
     classes = [c for c in (*CLASSES, *sorted(set(split["dx"]) - set(CLASSES))) if c in set(split["dx"])]
-    return pd.DataFrame.from_dict(rows, orient="index").reindex(columns=["images", "lesions", *classes]).fillna(0.0)
+    summary: pd.DataFrame = (
+        pd.DataFrame.from_dict(rows, orient="index").reindex(columns=["images", "lesions", *classes]).fillna(0.0)
+    )
+    return summary
 
 
 def write_split(split: pd.DataFrame, path: str | Path) -> Path:
@@ -170,7 +174,7 @@ def read_split(meta: pd.DataFrame, path: str | Path) -> pd.DataFrame:
             f"{path} does not match the data: {len(only_meta)} image(s) missing from it,"
             f" {len(only_saved)} extra ({example}); delete it to re-split"
         )
-    out = meta.assign(split=meta["image_id"].map(dict(zip(saved["image_id"], saved["split"]))))
+    out: pd.DataFrame = meta.assign(split=meta["image_id"].map(dict(zip(saved["image_id"], saved["split"]))))
     shared = out.groupby("lesion_id")["split"].nunique()
     if (shared > 1).any():
         raise DataError(f"{path}: lesion {shared.index[shared > 1][0]} is in more than one split")

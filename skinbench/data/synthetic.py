@@ -9,6 +9,7 @@ real dataset has several dermoscopy shots of one lesion.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -53,7 +54,7 @@ def _lesion_sizes(rng: np.random.Generator, total: int) -> list[int]:
     return sizes
 
 
-def _draw(rng: np.random.Generator, dx: str, blob: dict, size: tuple[int, int]) -> np.ndarray:
+def _draw(rng: np.random.Generator, dx: str, blob: dict[str, Any], size: tuple[int, int]) -> np.ndarray:
     """One RGB image: skin background, the lesion's blob, sensor noise."""
     width, height = size
     y, x = np.mgrid[0:height, 0:width].astype(np.float32)
@@ -69,7 +70,8 @@ def _draw(rng: np.random.Generator, dx: str, blob: dict, size: tuple[int, int]) 
     colour = blob["colour"] + rng.normal(0, 3, 3)
     img = img * (1 - alpha) + colour * alpha
     img += rng.normal(0, 6, img.shape)
-    return np.clip(img, 0, 255).astype(np.uint8)
+    pixels: np.ndarray = np.clip(img, 0, 255).astype(np.uint8)
+    return pixels
 
 
 def write_synthetic(out: str | Path, n: int = 700, seed: int = 0, image_size: tuple[int, int] = (200, 150)) -> Path:

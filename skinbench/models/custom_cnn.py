@@ -48,4 +48,5 @@ class CustomCNN(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Return logits of shape ``(N, num_classes)`` for images ``(N, 3, S, S)``."""
-        return self.classifier(self.features(x))
+        logits: torch.Tensor = self.classifier(self.features(x))
+        return logits

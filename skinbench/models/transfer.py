@@ -41,7 +41,7 @@ def fetch_imagenet_weights(name: str) -> dict[str, torch.Tensor]:
     announced = io.StringIO()
     try:
         with contextlib.redirect_stdout(announced):
-            state = weights.get_state_dict(progress=False, check_hash=True)
+            state: dict[str, torch.Tensor] = weights.get_state_dict(progress=False, check_hash=True)
     except Exception as exc:  # URLError, HTTPError, OSError, hash mismatch, truncated file...
         reason = " ".join(str(exc).split()) or type(exc).__name__
         raise PretrainedUnavailable(
@@ -56,7 +56,7 @@ def _split_classifier(net: nn.Module) -> int:
     if isinstance(net, torchvision.models.SqueezeNet):
         # SqueezeNet classifies with a 1x1 conv; its pooled 512-channel map is the feature.
         net.classifier = nn.Sequential(nn.AdaptiveAvgPool2d(1))
-        return net.features[-1].expand3x3.out_channels * 2
+        return int(net.features[-1].expand3x3.out_channels) * 2
     last_name, last = None, None
     for module_name, module in net.named_modules():
         if isinstance(module, nn.Linear) and module.out_features == _IMAGENET_CLASSES:
@@ -123,7 +123,8 @@ class TransferModel(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Return logits ``(N, num_classes)`` for images ``(N, 3, S, S)``."""
-        return self.head(self.features(x))
+        logits: torch.Tensor = self.head(self.features(x))
+        return logits
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """Return the backbone's feature vectors ``(N, feature_dim)``."""

@@ -10,7 +10,7 @@ Matplotlib runs with the non-interactive Agg backend; every file is written atom
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import matplotlib
 
@@ -18,22 +18,27 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from skinbench.atomic import atomic_path
 
+if TYPE_CHECKING:
+    from matplotlib.typing import RcKeyType
+
 FORMATS = ("png", "svg")
-_RC = {"svg.fonttype": "none", "svg.hashsalt": "skinbench", "figure.dpi": 100}
+_RC: dict[RcKeyType, Any] = {"svg.fonttype": "none", "svg.hashsalt": "skinbench", "figure.dpi": 100}
 
 
-def new_figure(rows: int = 1, cols: int = 1, *, size: tuple[float, float] = (5.0, 4.0)):
+def new_figure(rows: int = 1, cols: int = 1, *, size: tuple[float, float] = (5.0, 4.0)) -> tuple[Figure, list[Axes]]:
     """A figure and a flat list of its axes."""
     with plt.rc_context(_RC):
         fig, axes = plt.subplots(rows, cols, figsize=size, squeeze=False)
     return fig, list(axes.ravel())
 
 
-def save_figure(fig, out_stem: str | Path) -> list[Path]:
+def save_figure(fig: Figure, out_stem: str | Path) -> list[Path]:
     """Save ``fig`` as ``out_stem.png`` and ``out_stem.svg`` (atomically) and close it.
 
     SVGs carry no date and a fixed id salt, so the same data gives the same file.

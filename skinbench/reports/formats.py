@@ -49,7 +49,8 @@ def format_value(value: Any) -> str:
 
 def display_frame(frame: pd.DataFrame) -> pd.DataFrame:
     """``frame`` with every cell formatted by :func:`format_value` (strings only)."""
-    return frame.astype(object).apply(lambda col: col.map(format_value))
+    shown: pd.DataFrame = frame.astype(object).apply(lambda col: col.map(format_value))
+    return shown
 
 
 def to_markdown(frame: pd.DataFrame) -> str:
@@ -78,7 +79,7 @@ def _json_value(value: Any) -> Any:
 
 def to_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     """The frame as JSON-safe records (NaN becomes null, numpy scalars Python numbers)."""
-    return [{k: _json_value(v) for k, v in row.items()} for row in frame.to_dict(orient="records")]
+    return [{str(k): _json_value(v) for k, v in row.items()} for row in frame.to_dict(orient="records")]
 
 
 def write_table(frame: pd.DataFrame, out_dir: str | Path, name: str) -> dict[str, Path]:

@@ -97,7 +97,8 @@ def front_table(frame: pd.DataFrame, *, label: str = "run") -> pd.DataFrame:
                         "cost_value": float(row[cost]),
                     }
                 )
-    return pd.DataFrame(rows, columns=["score", "cost", "rank", label, "score_value", "cost_value"])
+    table: pd.DataFrame = pd.DataFrame(rows, columns=["score", "cost", "rank", label, "score_value", "cost_value"])
+    return table
 
 
 def plot_fronts(frame: pd.DataFrame, cost: str, out_stem: str | Path, *, label: str = "run") -> list[Path]:

@@ -79,7 +79,11 @@ class ReportResult:
     frames: dict[str, pd.DataFrame] = field(default_factory=dict)
 
 
-def run_row(run: RunRecord, speed: SpeedOptions | None, cache: dict | None = None) -> dict[str, Any]:
+#: model_cost rows by (model, image size, outputs, unfreeze_stages): runs of one model share one measurement.
+CostCache = dict[tuple[str, int, int, int], dict[str, Any]]
+
+
+def run_row(run: RunRecord, speed: SpeedOptions | None, cache: CostCache | None = None) -> dict[str, Any]:
     """One row of the runs table: the model's cost at the run's image size, training time, test scores."""
     cache = {} if cache is None else cache
     size = int(run.metrics["image_size"])
@@ -110,8 +114,8 @@ def run_row(run: RunRecord, speed: SpeedOptions | None, cache: dict | None = Non
 
 def runs_frame(runs: list[RunRecord], speed: SpeedOptions | None) -> pd.DataFrame:
     """The one data frame behind the cost, accuracy, deviation and Pareto tables (a row per run)."""
-    cache: dict = {}
-    frame = pd.DataFrame([run_row(r, speed, cache) for r in runs])
+    cache: CostCache = {}
+    frame: pd.DataFrame = pd.DataFrame([run_row(r, speed, cache) for r in runs])
     for col in COST_COLUMNS + ACCURACY_COLUMNS:
         if col not in frame:
             frame[col] = None
@@ -169,7 +173,7 @@ def build_report(
         "runs": frame,
         "cost": frame[
             [c for c in COST_COLUMNS if frame[c].notna().any() or c in ("run", "model")]
-            + sorted(c for c in frame if c.endswith("_epoch_s") and c != "epoch_s")
+            + sorted(str(c) for c in frame.columns if str(c).endswith("_epoch_s") and c != "epoch_s")
         ],
         "accuracy": frame[ACCURACY_COLUMNS],
         "table3": table3([r.model for r in runs], counts=dict(paper_counts)),

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -43,11 +43,14 @@ __all__ = [
     "write_table",
 ]
 
+if TYPE_CHECKING:
+    from skinbench.cost import Counts
+
 REPORTED_ONLY = "reported, not recomputed"
 
 
 # ---------------------------------------------------------------------------- Table III
-def table3(extra_models: Sequence[str] = (), *, counts: dict[str, Any] | None = None) -> pd.DataFrame:
+def table3(extra_models: Sequence[str] = (), *, counts: dict[str, Counts] | None = None) -> pd.DataFrame:
     """Table III: total parameters, reported by the paper and recomputed with flopcount.
 
     Models skinbench builds (``custom_cnn``, ``resnet50_tl``) are counted at the paper's
@@ -77,7 +80,7 @@ def table3(extra_models: Sequence[str] = (), *, counts: dict[str, Any] | None = 
         "Linear(2048, h) head gives the paper's value (see Reproducing the paper)",
         "custom_cnn": "Table II's own layers give 25,785,415; 692,807 does not follow from Table II",
     }
-    rows = []
+    rows: list[dict[str, Any]] = []
     for paper_name, reported, ours in TABLE3:
         if ours is None:
             rows.append(
@@ -130,7 +133,7 @@ def table3(extra_models: Sequence[str] = (), *, counts: dict[str, Any] | None = 
         "status",
         "note",
     ]
-    frame = pd.DataFrame(rows, columns=cols)
+    frame: pd.DataFrame = pd.DataFrame(rows, columns=cols)
     for c in ("reported", "recomputed", "abs_deviation"):
         frame[c] = frame[c].astype("Int64")
     return frame
@@ -139,8 +142,8 @@ def table3(extra_models: Sequence[str] = (), *, counts: dict[str, Any] | None = 
 # ---------------------------------------------------------------------------- Table IV
 def table4(
     *,
-    cnn: Any | None = None,
-    tl: Any | None = None,
+    cnn: Counts | None = None,
+    tl: Counts | None = None,
     acc_cnn: float | None = None,
     acc_tl: float | None = None,
     cnn_note: str = "",
@@ -275,7 +278,8 @@ def table4(
         ),
     ]
     cols = ["quantity", "unit", "paper_printed", "paper_recomputed", "ours", "flag", "explanation"]
-    return pd.DataFrame(rows, columns=cols)
+    table: pd.DataFrame = pd.DataFrame(rows, columns=cols)
+    return table
 
 
 # ---------------------------------------------------------------------------- deviations
@@ -345,4 +349,5 @@ def deviation_table(frame: pd.DataFrame, baseline: str, *, label: str = "run") -
                 }
             )
     cols = [label, "metric", "value", "baseline_value", "abs_deviation", "rel_deviation_pct", "note"]
-    return pd.DataFrame(rows, columns=cols)
+    table: pd.DataFrame = pd.DataFrame(rows, columns=cols)
+    return table
