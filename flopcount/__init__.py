@@ -7,14 +7,14 @@
 (25690368, 25690112)
 """
 
+from flopcount import errors
 from flopcount._version import __version__
-from flopcount.capture import CaptureInfo
 from flopcount.conventions import CONVENTIONS, Convention
+from flopcount.errors import CaptureLimitation, DuplicateFormulaError, InputMismatchError, ShapeMismatchError
 from flopcount.formulas import OpCall, TensorInfo, register_formula, unregister_formula
-from flopcount.formulas.registry import DuplicateFormulaError
-from flopcount.graph_walk import ShapeMismatchError
-from flopcount.profiler import Profile, profile
-from flopcount.records import Aggregate, Count, LayerRecord, Uncounted
+from flopcount.profiler import profile
+from flopcount.records import Aggregate, CaptureInfo, Count, LayerRecord, Uncounted
+from flopcount.result import Profile
 
 conventions = CONVENTIONS
 """Alias of :data:`CONVENTIONS`."""
@@ -23,9 +23,11 @@ __all__ = [
     "CONVENTIONS",
     "Aggregate",
     "CaptureInfo",
+    "CaptureLimitation",
     "Convention",
     "Count",
     "DuplicateFormulaError",
+    "InputMismatchError",
     "LayerRecord",
     "OpCall",
     "Profile",
@@ -34,6 +36,7 @@ __all__ = [
     "Uncounted",
     "__version__",
     "conventions",
+    "errors",
     "profile",
     "register_formula",
     "unregister_formula",

@@ -15,9 +15,12 @@ from collections.abc import Sequence
 from torch import nn
 
 from flopcount.conventions import CONVENTIONS
+from flopcount.errors import CaptureLimitation
 from flopcount.profiler import profile
+from flopcount.render import FORMATS, render
 
-FORMATS = ("table", "markdown", "latex", "json", "csv")
+#: The formats the command line prints: the text entries of :data:`flopcount.render.FORMATS`.
+TEXT_FORMATS = tuple(name for name, fmt in FORMATS.items() if fmt.text)
 
 
 class CliError(Exception):
@@ -50,7 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N,C,H,W",
         help="shape of the example input, comma-separated, e.g. 1,3,224,224",
     )
-    parser.add_argument("--format", choices=FORMATS, default="table", help="output format (default: table)")
+    parser.add_argument("--format", choices=TEXT_FORMATS, default="table", help="output format (default: table)")
     parser.add_argument("--depth", type=int, default=None, help="aggregate by module path at this depth")
     parser.add_argument(
         "--convention",
@@ -104,19 +107,6 @@ def load_model(spec: str) -> nn.Module:
     return obj
 
 
-def render(result, fmt: str, depth: int | None) -> str:
-    """Render a profile in one of :data:`FORMATS`."""
-    if fmt == "table":
-        return result.to_text(depth)
-    if fmt == "markdown":
-        return result.to_markdown(depth)
-    if fmt == "latex":
-        return result.to_latex(depth)
-    if fmt == "csv":
-        return result.to_csv()
-    return result.to_json()
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``flopcount``; returns the exit code (2 on a user error).
 
@@ -139,10 +129,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.depth is not None and args.depth < 0:
             raise CliError(f"--depth must be >= 0, got {args.depth}")
         print(render(result, args.format, args.depth))
-    except CliError as exc:
-        print(f"flopcount: error: {exc}", file=sys.stderr)
-        return 2
-    except (TypeError, ValueError) as exc:
+    except (CliError, CaptureLimitation, TypeError, ValueError) as exc:
         print(f"flopcount: error: {exc}", file=sys.stderr)
         return 2
     return 0

@@ -1,8 +1,8 @@
 """Small frozen records: what a profile is made of.
 
 A :class:`LayerRecord` is one executed op (a leaf module call, a function call or a
-tensor method) with its shapes and cost. Everything else (totals, aggregation, tables)
-is derived from these records and never stored twice.
+tensor method) with its shapes and cost; both capture paths produce them. Everything
+else (totals, aggregation, tables) is derived from these records and never stored twice.
 """
 
 from __future__ import annotations
@@ -122,3 +122,25 @@ class Aggregate:
     macs: int
     flops: int
     activation_bytes: int
+
+
+@dataclass(frozen=True)
+class CaptureInfo:
+    """Which capture path produced a profile, and why.
+
+    Attributes:
+        method: ``"fx"`` (graph + shape formulas, no execution), ``"dispatch"`` (a meta
+            clone run under a dispatch recorder, no real arithmetic) or
+            ``"dispatch-real"`` (a private clone run on the real example inputs, only
+            when the model's control flow needs tensor values).
+        reason: Why the fx path was not used (``None`` for ``"fx"``).
+
+    Example:
+        >>> import torch
+        >>> from flopcount import profile
+        >>> profile(torch.nn.Linear(4, 3), input_shape=(1, 4)).capture
+        CaptureInfo(method='fx', reason=None)
+    """
+
+    method: str
+    reason: str | None = None

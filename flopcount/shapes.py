@@ -1,14 +1,16 @@
-"""Per-node shapes without real arithmetic.
+"""Output values of ops from their inputs' shapes: shape rules first, meta execution otherwise.
 
 Values flowing through the graph are tensors on the ``meta`` device (shape and dtype,
 no storage) or plain Python values. Hot, shape-simple ops get a pure-Python shape rule
-(:data:`SHAPE_RULES`) so they cost no dispatcher call; every other op runs on meta
-tensors. Nothing here touches real data.
+(:data:`MODULE_SHAPE_RULES`, :data:`FUNCTION_SHAPE_RULES`) so they cost no dispatcher
+call; a rule that does not cover a case raises ``_NoRule`` and the op runs on meta
+tensors instead (:func:`module_output`, :func:`function_output`). Nothing here touches
+real data.
 """
 
 from __future__ import annotations
 
-import copy
+import contextlib
 import math
 import operator
 from collections.abc import Callable
@@ -18,104 +20,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from flopcount.formulas.registry import TensorInfo
+from flopcount.meta import meta_empty, module_meta_forward, on_meta
 
-META = torch.device("meta")
-
-
-def meta_empty(shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
-    """A contiguous meta tensor of the given shape and dtype."""
-    return torch.empty(shape, dtype=dtype, device=META)
-
-
-def to_meta(value: Any) -> Any:
-    """Replace every tensor in a (nested) value by a meta tensor of the same shape."""
-    if isinstance(value, torch.Tensor):
-        if value.device.type == "meta":
-            return value
-        return torch.empty_strided(value.shape, value.stride(), dtype=value.dtype, device=META)
-    if isinstance(value, (tuple, list)):
-        converted = [to_meta(v) for v in value]
-        return type(value)(converted) if not hasattr(value, "_fields") else type(value)(*converted)
-    if isinstance(value, dict):
-        return {k: to_meta(v) for k, v in value.items()}
-    return value
-
-
-def to_info(value: Any) -> Any:
-    """Replace every tensor in a (nested) value by its :class:`TensorInfo`."""
-    if isinstance(value, torch.Tensor):
-        return TensorInfo(tuple(value.shape), value.dtype)
-    if isinstance(value, (tuple, list)):
-        return tuple(to_info(v) for v in value)
-    if isinstance(value, dict):
-        return {k: to_info(v) for k, v in value.items()}
-    return value
-
-
-def tensor_shapes(value: Any) -> list[tuple[int, ...]]:
-    """Shapes of all tensors in a (nested) value, in order."""
-    if isinstance(value, torch.Tensor):
-        return [tuple(value.shape)]
-    if isinstance(value, (tuple, list)):
-        return [shape for v in value for shape in tensor_shapes(v)]
-    if isinstance(value, dict):
-        return [shape for v in value.values() for shape in tensor_shapes(v)]
-    return []
-
-
-def has_tensor(value: Any) -> bool:
-    """True when a (nested) value holds at least one tensor."""
-    if isinstance(value, torch.Tensor):
-        return True
-    if isinstance(value, (tuple, list)):
-        return any(has_tensor(v) for v in value)
-    if isinstance(value, dict):
-        return any(has_tensor(v) for v in value.values())
-    return False
-
-
-def tensor_bytes(value: Any) -> int:
-    """Bytes of all tensors in a (nested) value."""
-    if isinstance(value, torch.Tensor):
-        return value.numel() * value.element_size()
-    if isinstance(value, (tuple, list)):
-        return sum(tensor_bytes(v) for v in value)
-    if isinstance(value, dict):
-        return sum(tensor_bytes(v) for v in value.values())
-    return 0
-
-
-def meta_clone(module: nn.Module) -> nn.Module:
-    """Copy of ``module`` whose parameters and buffers live on ``meta`` and have no hooks.
-
-    The user's module is not touched: tensors and hook dictionaries are swapped in the
-    deepcopy memo, so no data is copied and no user hook runs on the clone.
-    """
-    memo: dict[int, Any] = {}
-    for sub in module.modules():
-        for attr in (
-            "_forward_hooks",
-            "_forward_pre_hooks",
-            "_backward_hooks",
-            "_backward_pre_hooks",
-            "_forward_hooks_with_kwargs",
-            "_forward_pre_hooks_with_kwargs",
-            "_forward_hooks_always_called",
-            "_state_dict_hooks",
-            "_load_state_dict_pre_hooks",
-        ):
-            hooks = sub.__dict__.get(attr)
-            if hooks is not None:
-                memo[id(hooks)] = type(hooks)()
-    for param in module.parameters():
-        memo[id(param)] = nn.Parameter(to_meta(param.detach()), requires_grad=param.requires_grad)
-    for buffer in module.buffers():
-        memo[id(buffer)] = to_meta(buffer)
-    return copy.deepcopy(module, memo)
-
-
-# --------------------------------------------------------------------------- rules
 ShapeRule = Callable[..., Any]
 
 
@@ -375,165 +281,83 @@ class _NoRule(Exception):
     """Raised by a shape rule to hand the op over to meta execution."""
 
 
-_SAME_SHAPE_MODULES = (
-    nn.ReLU,
-    nn.ReLU6,
-    nn.GELU,
-    nn.SiLU,
-    nn.Hardswish,
-    nn.Hardsigmoid,
-    nn.Sigmoid,
-    nn.Tanh,
-    nn.LeakyReLU,
-    nn.ELU,
-    nn.Mish,
-    nn.Softmax,
-    nn.LogSoftmax,
-    nn.Hardtanh,
-    nn.Identity,
-    nn.Dropout,
-    nn.Dropout1d,
-    nn.Dropout2d,
-    nn.Dropout3d,
-    nn.AlphaDropout,
-    nn.BatchNorm1d,
-    nn.BatchNorm2d,
-    nn.BatchNorm3d,
-    nn.LayerNorm,
-    nn.GroupNorm,
-    nn.InstanceNorm1d,
-    nn.InstanceNorm2d,
-    nn.InstanceNorm3d,
-    nn.LocalResponseNorm,
+def _same_module(module: nn.Module, x: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
+    return x
+
+
+_SAME_SHAPE_MODULES: tuple[type[nn.Module], ...] = (
+    *(nn.ReLU, nn.ReLU6, nn.GELU, nn.SiLU, nn.Hardswish, nn.Hardsigmoid, nn.Sigmoid, nn.Tanh, nn.LeakyReLU),
+    *(nn.ELU, nn.Mish, nn.Softmax, nn.LogSoftmax, nn.Hardtanh, nn.Identity),
+    *(nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.AlphaDropout),
+    *(nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.LayerNorm, nn.GroupNorm, nn.LocalResponseNorm),
+    *(nn.InstanceNorm1d, nn.InstanceNorm2d, nn.InstanceNorm3d),
 )
 
 #: module class -> rule(module, *args, **kwargs)
-MODULE_SHAPE_RULES: dict[type, ShapeRule] = {cls: lambda m, x, *a, **k: x for cls in _SAME_SHAPE_MODULES}
-MODULE_SHAPE_RULES.update(
-    {
-        nn.Conv1d: _conv_module,
-        nn.Conv2d: _conv_module,
-        nn.Conv3d: _conv_module,
-        nn.Linear: _linear_module,
-        nn.MaxPool1d: _pool_module,
-        nn.MaxPool2d: _pool_module,
-        nn.MaxPool3d: _pool_module,
-        nn.AvgPool1d: _pool_module,
-        nn.AvgPool2d: _pool_module,
-        nn.AvgPool3d: _pool_module,
-        nn.AdaptiveAvgPool1d: _adaptive_module,
-        nn.AdaptiveAvgPool2d: _adaptive_module,
-        nn.AdaptiveAvgPool3d: _adaptive_module,
-        nn.AdaptiveMaxPool2d: _adaptive_module,
-        nn.Flatten: _flatten_module,
-        nn.Embedding: _embedding_module,
-        nn.MultiheadAttention: _multihead_attention_module,
-    }
+MODULE_SHAPE_RULES: dict[type[nn.Module], ShapeRule] = {
+    **dict.fromkeys(_SAME_SHAPE_MODULES, _same_module),
+    **dict.fromkeys((nn.Conv1d, nn.Conv2d, nn.Conv3d), _conv_module),
+    **dict.fromkeys((nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d, nn.AvgPool1d, nn.AvgPool2d, nn.AvgPool3d), _pool_module),
+    **dict.fromkeys((nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d, nn.AdaptiveAvgPool3d), _adaptive_module),
+    nn.AdaptiveMaxPool2d: _adaptive_module,
+    nn.Linear: _linear_module,
+    nn.Flatten: _flatten_module,
+    nn.Embedding: _embedding_module,
+    nn.MultiheadAttention: _multihead_attention_module,
+}
+
+_SAME_SHAPE_FUNCTIONS: tuple[Any, ...] = (
+    *(F.relu, torch.relu, F.relu6, F.gelu, F.silu, F.hardswish, F.hardsigmoid, F.leaky_relu, F.elu, F.mish),
+    *(torch.sigmoid, torch.tanh, torch.exp, torch.sqrt, torch.rsqrt, operator.neg, torch.neg, F.softmax),
+    *(F.dropout, F.layer_norm, F.group_norm, F.batch_norm),
+)
+_SAME_SHAPE_METHODS = (
+    *("relu", "relu_", "sigmoid", "tanh", "exp", "sqrt", "rsqrt", "neg", "softmax"),
+    *("contiguous", "float", "clone", "detach"),
 )
 
-_SAME_SHAPE_FUNCTIONS = (
-    F.relu,
-    torch.relu,
-    F.relu6,
-    F.gelu,
-    F.silu,
-    F.hardswish,
-    F.hardsigmoid,
-    torch.sigmoid,
-    torch.tanh,
-    F.dropout,
-    F.leaky_relu,
-    F.elu,
-    F.mish,
-    torch.exp,
-    torch.sqrt,
-    torch.rsqrt,
-    operator.neg,
-    torch.neg,
-    F.layer_norm,
-    F.group_norm,
-    F.batch_norm,
-    F.softmax,
-)
-
-#: callable or "Tensor.<method>" -> rule(*args, **kwargs)
-FUNCTION_SHAPE_RULES: dict[Any, ShapeRule] = {fn: _same for fn in _SAME_SHAPE_FUNCTIONS}
-FUNCTION_SHAPE_RULES.update(
-    {
-        f"Tensor.{name}": _same
-        for name in (
-            "relu",
-            "sigmoid",
-            "tanh",
-            "contiguous",
-            "exp",
-            "sqrt",
-            "rsqrt",
-            "relu_",
-            "neg",
-            "softmax",
-            "float",
-            "clone",
-            "detach",
-        )
-    }
-)
-FUNCTION_SHAPE_RULES.update(
-    {
-        torch.flatten: _flatten,
-        "Tensor.flatten": _flatten,
-        operator.add: _binary,
-        operator.sub: _binary,
-        operator.mul: _binary,
-        operator.truediv: _binary,
-        operator.iadd: _binary,
-        operator.imul: _binary,
-        torch.add: _binary,
-        torch.mul: _binary,
-        torch.sub: _binary,
-        "Tensor.add": _binary,
-        "Tensor.add_": _binary,
-        "Tensor.mul": _binary,
-        "Tensor.mul_": _binary,
-        "Tensor.sub": _binary,
-        "Tensor.div": _binary,
-        "Tensor.view": _view,
-        "Tensor.reshape": _view,
-        torch.reshape: _view,
-        "Tensor.size": _size,
-        "Tensor.transpose": _transpose,
-        torch.transpose: _transpose,
-        "Tensor.permute": _permute,
-        torch.permute: _permute,
-        "Tensor.mean": _reduce,
-        "Tensor.sum": _reduce,
-        torch.mean: _reduce,
-        torch.sum: _reduce,
-        "Tensor.pow": _scalar_power,
-        torch.pow: _scalar_power,
-        torch.cat: _cat,
-        torch.concat: _cat,
-        operator.getitem: _getitem,
-        F.scaled_dot_product_attention: _sdpa,
-        "Tensor.expand": _expand,
-    }
-)
+#: callable or ``"Tensor.<method>"`` -> rule(*args, **kwargs)
+FUNCTION_SHAPE_RULES: dict[Any, ShapeRule] = {
+    **dict.fromkeys(_SAME_SHAPE_FUNCTIONS, _same),
+    **dict.fromkeys((f"Tensor.{name}" for name in _SAME_SHAPE_METHODS), _same),
+    **dict.fromkeys((operator.add, operator.sub, operator.mul, operator.truediv), _binary),
+    **dict.fromkeys((operator.iadd, operator.imul, torch.add, torch.mul, torch.sub), _binary),
+    **dict.fromkeys(("Tensor.add", "Tensor.add_", "Tensor.mul", "Tensor.mul_", "Tensor.sub", "Tensor.div"), _binary),
+    **dict.fromkeys((torch.flatten, "Tensor.flatten"), _flatten),
+    **dict.fromkeys(("Tensor.view", "Tensor.reshape", torch.reshape), _view),
+    **dict.fromkeys(("Tensor.transpose", torch.transpose), _transpose),
+    **dict.fromkeys(("Tensor.permute", torch.permute), _permute),
+    **dict.fromkeys(("Tensor.mean", "Tensor.sum", torch.mean, torch.sum), _reduce),
+    **dict.fromkeys(("Tensor.pow", torch.pow), _scalar_power),
+    **dict.fromkeys((torch.cat, torch.concat), _cat),
+    "Tensor.size": _size,
+    operator.getitem: _getitem,
+    F.scaled_dot_product_attention: _sdpa,
+    "Tensor.expand": _expand,
+}
 
 
-def module_meta_forward(module: nn.Module, *args: Any, **kwargs: Any) -> Any:
-    """Run a module's ``forward`` on meta tensors (hooks never run)."""
-    clone = module if _is_meta(module) else meta_clone(module)
-    with torch.device(META):
-        return clone.forward(*args, **kwargs)
+def module_output(module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """Output of a leaf module call on meta values: its shape rule, else its meta ``forward``."""
+    rule = MODULE_SHAPE_RULES.get(type(module))
+    if rule is not None:
+        with contextlib.suppress(_NoRule):
+            return rule(module, *args, **kwargs)
+    return module_meta_forward(module, *args, **kwargs)
 
 
-def _is_meta(module: nn.Module) -> bool:
-    tensors = [*module.parameters(), *module.buffers()]
-    return all(t.device.type == "meta" for t in tensors)
+def function_output(key: Any, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """Output of ``fn(*args, **kwargs)`` on meta values: the rule of ``key``, else meta execution.
 
-
-def python_value_op(target: Any, args: tuple, kwargs: dict) -> bool:
-    """True when an op only touches Python values (shape arithmetic), not tensors."""
-    return target in (operator.getitem, getattr) or not any(
-        isinstance(a, torch.Tensor) for a in (*args, *kwargs.values())
-    )
+    Args:
+        key: The callable, or ``"Tensor.<method>"`` for a tensor method.
+        fn: What to run when no rule applies.
+        args: Positional arguments (meta tensors and Python values).
+        kwargs: Keyword arguments.
+    """
+    rule = FUNCTION_SHAPE_RULES.get(key)
+    if rule is not None:
+        with contextlib.suppress(_NoRule, TypeError):
+            return rule(*args, **kwargs)
+    with on_meta():
+        return fn(*args, **kwargs)

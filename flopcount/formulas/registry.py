@@ -11,14 +11,33 @@ Registering a target twice is an error unless ``override=True``.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 from torch import nn
+from torch.utils._pytree import tree_leaves
 
+from flopcount.errors import DuplicateFormulaError
 from flopcount.records import Count, Shape
+
+__all__ = [
+    "FAMILIES",
+    "DuplicateFormulaError",
+    "Formula",
+    "FormulaFn",
+    "OpCall",
+    "TensorInfo",
+    "first_tensor",
+    "is_registered",
+    "lookup",
+    "register_formula",
+    "registered_targets",
+    "target_name",
+    "unregister_formula",
+    "zero",
+]
 
 FAMILIES = (
     "conv",
@@ -75,10 +94,7 @@ class OpCall:
     @property
     def tensors(self) -> list[TensorInfo]:
         """All tensor arguments, in order (flattening lists/tuples)."""
-        found: list[TensorInfo] = []
-        _collect(self.args, found)
-        _collect(tuple(self.kwargs.values()), found)
-        return found
+        return _infos((self.args, self.kwargs))
 
 
 @dataclass(frozen=True)
@@ -99,21 +115,18 @@ class TensorInfo:
         return math.prod(self.shape)
 
 
+def _infos(value: Any) -> list[TensorInfo]:
+    if isinstance(value, TensorInfo):
+        return [value]
+    return [leaf for leaf in tree_leaves(value) if isinstance(leaf, TensorInfo)]
+
+
 def first_tensor(value: Any) -> TensorInfo:
     """First :class:`TensorInfo` in a value (a tensor, or a nested tuple/list)."""
-    found: list[TensorInfo] = []
-    _collect((value,), found)
+    found = _infos(value)
     if not found:
         raise ValueError("op produced no tensor")
     return found[0]
-
-
-def _collect(values: Iterable[Any], found: list[TensorInfo]) -> None:
-    for value in values:
-        if isinstance(value, TensorInfo):
-            found.append(value)
-        elif isinstance(value, (tuple, list)):
-            _collect(value, found)
 
 
 FormulaFn = Callable[[OpCall], Count]
@@ -128,23 +141,11 @@ class Formula:
     fn: FormulaFn = field(compare=False)
 
     def __call__(self, call: OpCall) -> Count:
+        """The count of one call."""
         return self.fn(call)
 
 
 _REGISTRY: dict[Any, Formula] = {}
-
-
-class DuplicateFormulaError(ValueError):
-    """A target was registered twice without ``override=True``.
-
-    Example:
-        >>> import torch
-        >>> from flopcount import Count, register_formula
-        >>> register_formula(torch.nn.ReLU, family="activation")(lambda call: Count())
-        Traceback (most recent call last):
-        ...
-        flopcount.formulas.registry.DuplicateFormulaError: a formula for ReLU is already registered (pass override=True to replace it)
-    """
 
 
 def target_name(target: Any) -> str:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from flopcount._version import __version__
 
 if TYPE_CHECKING:
-    from flopcount.profiler import Profile
+    from flopcount.result import Profile
 
 SCHEMA = "flopcount.profile/1"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from flopcount.profiler import Profile
+    from flopcount.result import Profile
 
 LAYER_COLUMNS = ("name", "type", "input_shapes", "output_shape", "params", "macs", "flops", "activation_bytes")
 MODULE_COLUMNS = ("name", "type", "calls", "params", "macs", "flops", "activation_bytes")

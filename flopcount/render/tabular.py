@@ -9,7 +9,7 @@ from flopcount.render.rows import HEADERS, summary_lines, table_rows, totals_row
 if TYPE_CHECKING:
     import pandas as pd
 
-    from flopcount.profiler import Profile
+    from flopcount.result import Profile
 
 
 def _require(module: str):

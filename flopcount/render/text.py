@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from flopcount.render.rows import HEADERS, summary_lines, table_rows, totals_row
 
 if TYPE_CHECKING:
-    from flopcount.profiler import Profile
+    from flopcount.result import Profile
 
 _NUMERIC = {"params", "macs", "flops", "activation_bytes", "calls"}
 

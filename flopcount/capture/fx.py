@@ -1,0 +1,245 @@
+"""The fx capture path: trace with concrete shapes, walking each node as it is created.
+
+:class:`ShapeTracer` keeps standard ``torch.nn`` layers (and any module class with a
+registered formula) as leaves and the module hierarchy in each node's
+``nn_module_stack``. Every node it creates goes to a
+:class:`~flopcount.capture.walker.GraphWalker`, which computes meta values lazily, so
+``x.shape``, ``x.size(1)``, ``len(x)``, ``for row in x`` and ``B, L, D = x.shape`` give
+plain Python values during tracing (the profile is for one input shape anyway) and
+shape-dependent control flow traces; only value-dependent control flow still fails, and
+then :func:`flopcount.profile` falls back to the dispatch path. Nothing is executed on
+the user's model, and no attribute or hook is left on it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import torch
+from torch import fx, nn
+
+from flopcount.capture.walker import MISSING, SHAPE_QUERIES, GraphWalker
+from flopcount.errors import CaptureLimitation, InputMismatchError
+from flopcount.formulas.registry import is_registered
+from flopcount.records import LayerRecord
+from flopcount.values import has_tensor, is_tensor_tree
+
+_SHAPE_METHODS = frozenset(name.removeprefix("Tensor.") for name in SHAPE_QUERIES)
+_CONCRETE_TENSOR_ATTRS = frozenset(
+    {"shape", "ndim", "dtype", "device", "is_cuda", "layout", "is_sparse", "is_quantized"}
+)
+
+
+def capture_fx(model: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]) -> list[LayerRecord]:
+    """Trace ``model`` in eval mode with concrete shapes; return one record per op.
+
+    A root that is itself a leaf (a bare ``nn.LSTM``) becomes a one-node graph.
+
+    Raises:
+        InputMismatchError: The inputs do not match ``forward``'s signature.
+        CaptureLimitation: fx cannot handle this model (``*args`` inputs, an op that
+            needs tensor values); fx's own errors (``TraceError``) also mean that.
+        ShapeMismatchError: The inputs do not fit a layer.
+
+    Example:
+        >>> import torch
+        >>> net = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.ReLU())
+        >>> [(r.name, r.type, r.macs) for r in capture_fx(net, (torch.ones(2, 4),), {})]
+        [('0', 'Linear', 24), ('1', 'ReLU', 0)]
+    """
+    tensors, concrete = bind_inputs(model, args, kwargs)
+    walker = GraphWalker(model, tensors, stepping=untraced)
+    tracer = ShapeTracer(walker)
+    with eval_mode(model):
+        if tracer.is_leaf_module(model, ""):
+            for node in _single_call_graph(model, tensors, concrete).nodes:
+                walker.enqueue(node)
+        else:
+            tracer.trace(model, concrete_args=concrete or None)
+        return walker.finish()
+
+
+def bind_inputs(
+    model: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Map example inputs to ``forward``'s parameter names.
+
+    Returns:
+        ``(tensor_inputs, concrete_args)``: tensors (or containers of tensors) become
+        graph placeholders; anything else is fixed at trace time.
+
+    Raises:
+        InputMismatchError: The inputs do not match ``forward``'s signature.
+        CaptureLimitation: ``forward`` takes ``*args`` or ``**kwargs``.
+    """
+    signature = inspect.signature(model.forward)
+    try:
+        bound = signature.bind(*args, **kwargs)
+    except TypeError as exc:
+        raise InputMismatchError(
+            f"example inputs do not match {type(model).__name__}.forward{signature}: {exc}"
+        ) from None
+    tensors, concrete = {}, {}
+    for name, value in bound.arguments.items():
+        kind = signature.parameters[name].kind
+        if kind in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD):
+            raise CaptureLimitation(f"forward takes *{name}; fx needs named inputs")
+        (tensors if is_tensor_tree(value) else concrete)[name] = value
+    return tensors, concrete
+
+
+@contextlib.contextmanager
+def eval_mode(model: nn.Module) -> Iterator[None]:
+    """Put every submodule in eval mode for the block, then restore each flag exactly.
+
+    Counting in eval mode makes the result independent of ``model.training`` (auxiliary
+    heads and stochastic depth only run in training).
+    """
+    switched = [module for module in model.modules() if module.training]
+    try:
+        for module in switched:
+            module.training = False
+        yield
+    finally:
+        for module in switched:
+            module.training = True
+
+
+_REVERT_FX_PATCHES: Callable[[], contextlib.AbstractContextManager[Any]] | None = getattr(
+    torch.fx._symbolic_trace, "_maybe_revert_all_patches", None
+)
+
+
+def untraced() -> contextlib.AbstractContextManager[Any]:
+    """Lift fx's temporary patches (``Module.__call__``/``__getattr__``) while meta code runs.
+
+    The walker steps nodes while fx is tracing; meta execution of a leaf must not be traced.
+    """
+    return _REVERT_FX_PATCHES() if _REVERT_FX_PATCHES is not None else contextlib.nullcontext()
+
+
+class ShapeTracer(fx.Tracer):
+    """fx tracer with concrete shapes: each new node goes to the walker.
+
+    Leaves are standard ``torch.nn`` layers and formula-registered modules. Shape
+    queries (``x.size()``, ``x.shape``, ``len(x)``, ...) return the walker's concrete
+    values; tensors that are not parameters or buffers are handed to the walker instead
+    of being set as attributes on the model.
+    """
+
+    def __init__(self, walker: GraphWalker) -> None:
+        super().__init__()
+        self.walker = walker
+        self._param_names: dict[int, str] | None = None
+        self._buffer_names: dict[int, str] | None = None
+
+    def getattr(self, attr: str, attr_val: Any, parameter_proxy_cache: dict[str, Any]) -> Any:  # noqa: D102
+        # fx searches root.named_parameters() linearly on every access; index it once.
+        if isinstance(attr_val, nn.Parameter):
+            if self._param_names is None:
+                self._param_names = {id(p): n for n, p in self.root.named_parameters(remove_duplicate=False)}
+            name = self._param_names.get(id(attr_val))
+            if name is not None:
+                if name not in parameter_proxy_cache:
+                    parameter_proxy_cache[name] = self.create_proxy("get_attr", name, (), {})
+                return parameter_proxy_cache[name]
+        return super().getattr(attr, attr_val, parameter_proxy_cache)
+
+    def create_arg(self, a: Any) -> Any:  # noqa: D102
+        # fx would search root.named_buffers() linearly and setattr "_tensor_constantN" on
+        # the user's model for other tensors; resolve both through our own tables instead.
+        if isinstance(a, torch.Tensor) and not isinstance(a, nn.Parameter):
+            if self._buffer_names is None:
+                self._buffer_names = {id(b): n for n, b in self.root.named_buffers(remove_duplicate=False)}
+            name = self._buffer_names.get(id(a))
+            if name is None:
+                name = self._buffer_names[id(a)] = self.walker.add_constant(a)
+            return self.create_node("get_attr", name, (), {})
+        return super().create_arg(a)
+
+    def call_module(  # noqa: D102
+        self, m: nn.Module, forward: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Any:
+        # Trace m.forward itself: going through m.__call__ would run the user's hooks.
+        return super().call_module(m, m.forward, args, kwargs)
+
+    def is_leaf_module(self, m: nn.Module, module_qualified_name: str) -> bool:  # noqa: D102
+        if isinstance(m, (nn.Sequential, nn.ModuleList, nn.ModuleDict)):
+            return False
+        return is_registered(type(m)) or super().is_leaf_module(m, module_qualified_name)
+
+    def create_node(self, *args: Any, **kwargs: Any) -> fx.Node:  # noqa: D102
+        node = super().create_node(*args, **kwargs)
+        self.walker.enqueue(node)
+        return node
+
+    def create_proxy(self, kind: str, target: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: D102
+        proxy = super().create_proxy(kind, target, *args, **kwargs)
+        if kind == "call_method" and target in _SHAPE_METHODS:
+            return self.walker.value_of(proxy.node)
+        return proxy
+
+    def proxy(self, node: fx.Node) -> fx.Proxy:  # noqa: D102
+        return ShapeProxy(node, self)
+
+
+class ShapeProxy(fx.Proxy):
+    """A proxy that answers shape questions with the concrete meta value."""
+
+    tracer: ShapeTracer
+
+    def _value(self) -> Any:
+        return self.tracer.walker.value_of(self.node)
+
+    def __getattr__(self, name: str) -> Any:
+        if name in _CONCRETE_TENSOR_ATTRS:
+            value = self._value()
+            if isinstance(value, torch.Tensor):
+                return getattr(value, name)
+        return super().__getattr__(name)
+
+    def __len__(self) -> int:
+        value = self._value()
+        if value is MISSING:
+            raise fx.proxy.TraceError("len() of a proxy with unknown value")
+        return len(value)
+
+    def __iter__(self) -> Iterator[Any]:
+        value = self._value()
+        if isinstance(value, (torch.Tensor, tuple, list)):
+            return iter([self[i] for i in range(len(value))])
+        return super().__iter__()
+
+    def __bool__(self) -> bool:
+        value = self._value()
+        if value is not MISSING and not has_tensor(value):
+            return bool(value)
+        raise fx.proxy.TraceError("control flow depends on tensor values")
+
+    def __index__(self) -> int:
+        value = self._value()
+        if isinstance(value, int):
+            return value
+        raise fx.proxy.TraceError("a tensor value is used as an index")
+
+
+def _single_call_graph(model: nn.Module, inputs: dict[str, Any], concrete_args: dict[str, Any]) -> fx.Graph:
+    """``placeholders -> call_module("") -> output``, arguments in ``forward``'s order."""
+    graph = fx.Graph()
+    args: list[Any] = []
+    kwargs: dict[str, Any] = {}
+    positional = True
+    for name, param in inspect.signature(model.forward).parameters.items():
+        if name not in inputs and name not in concrete_args:
+            positional = False
+            continue
+        value = graph.placeholder(name) if name in inputs else concrete_args[name]
+        if positional and param.kind in (param.POSITIONAL_ONLY, param.POSITIONAL_OR_KEYWORD):
+            args.append(value)
+        else:
+            kwargs[name] = value
+    graph.output(graph.call_module("", tuple(args), kwargs))
+    return graph

@@ -1,0 +1,257 @@
+"""Node by node: the meta value of each fx node and the records of the ops it runs.
+
+Like ``torch.fx.passes.shape_prop.ShapeProp``, one pass over the nodes keeps a value per
+node, but values are meta tensors produced by shape rules (no dispatcher call for the
+common layers) or by meta execution, and each op node becomes one
+:class:`~flopcount.records.LayerRecord`. Ops with no formula run under the op recorder,
+so the aten ops inside a wrapped function or an unknown leaf are still counted, each as
+its own record; only aten ops without a formula stay uncounted.
+
+Nodes arrive while the graph is being traced (:meth:`GraphWalker.enqueue`) and are
+stepped lazily, in order, when the tracer needs a concrete value
+(:meth:`GraphWalker.value_of`) or at the end (:meth:`GraphWalker.finish`).
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import dataclasses
+from collections.abc import Callable
+from typing import Any, cast
+
+import torch
+from torch import fx, nn
+
+from flopcount.capture.recorder import OpRecorder, aten_records
+from flopcount.errors import CaptureLimitation, ShapeMismatchError
+from flopcount.formulas.registry import OpCall, lookup, target_name
+from flopcount.meta import META, module_meta_forward, on_meta, to_meta
+from flopcount.records import ZERO, LayerRecord
+from flopcount.shapes import function_output, module_output
+from flopcount.values import has_tensor, tensor_bytes, tensor_shapes, to_info
+
+#: Tensor methods that answer a question about the shape: Python values, not layers.
+SHAPE_QUERIES = frozenset(
+    f"Tensor.{name}"
+    for name in (
+        "size",
+        "dim",
+        "numel",
+        "nelement",
+        "ndimension",
+        "element_size",
+        "stride",
+        "is_contiguous",
+        "is_floating_point",
+        "is_complex",
+    )
+)
+
+#: What :meth:`GraphWalker.value_of` returns for a node that has no value (yet).
+MISSING: Any = object()
+
+
+class GraphWalker:
+    """Steps the nodes of one traced graph of ``model``; owns their values and records.
+
+    Args:
+        model: The traced model (only read: modules, parameters, buffers).
+        inputs: Example inputs by ``forward`` parameter name.
+        stepping: Context in which queued nodes are stepped (the tracer lifts its
+            patches there, so meta execution is not traced).
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        inputs: dict[str, Any],
+        stepping: Callable[[], contextlib.AbstractContextManager[Any]] = contextlib.nullcontext,
+    ) -> None:
+        self._model = model
+        self._inputs = inputs
+        self._stepping = stepping
+        self._modules = dict(model.named_modules())
+        self._constants: dict[str, torch.Tensor] = {}
+        self._pending: collections.deque[fx.Node] = collections.deque()
+        self._env: dict[fx.Node, Any] = {}
+        self._param_of: dict[fx.Node, nn.Parameter] = {}
+        self._seen_params: set[int] = set()
+        self._records: list[LayerRecord] = []
+
+    # ------------------------------------------------------------------ the tracer's side
+    def add_constant(self, tensor: torch.Tensor) -> str:
+        """Keep a tensor that is neither a parameter nor a buffer; returns its get_attr name."""
+        name = f"<constant {len(self._constants)}>"
+        self._constants[name] = tensor
+        return name
+
+    def enqueue(self, node: fx.Node) -> None:
+        """Queue a new node; it is stepped when its value is needed, or at the end."""
+        self._pending.append(node)
+
+    def value_of(self, node: fx.Node) -> Any:
+        """The concrete value of ``node`` (or :data:`MISSING`), stepping every queued node up to it."""
+        if node not in self._env and self._pending:
+            with self._stepping():
+                while self._pending:
+                    current = self._pending.popleft()
+                    self._step(current)
+                    if current is node:
+                        break
+        return self._env.get(node, MISSING)
+
+    def finish(self) -> list[LayerRecord]:
+        """Step what is still queued; return the records in execution order."""
+        with self._stepping():
+            while self._pending:
+                self._step(self._pending.popleft())
+        return self._records
+
+    # ------------------------------------------------------------------ node kinds
+    def _step(self, node: fx.Node) -> None:
+        if node.op == "placeholder":
+            self._env[node] = self._placeholder(node)
+        elif node.op == "get_attr":
+            self._env[node] = self._get_attr(node)
+        elif node.op != "output":
+            args = fx.node.map_arg(node.args, self._env.__getitem__)
+            kwargs = fx.node.map_arg(node.kwargs, self._env.__getitem__)
+            self._env[node] = self._run_node(node, args, kwargs)
+
+    def _placeholder(self, node: fx.Node) -> Any:
+        name = str(node.target).lstrip("*")
+        if name in self._inputs:
+            return to_meta(self._inputs[name])
+        if node.args:
+            return node.args[0]  # forward's default value
+        raise TypeError(f"missing example input {name!r}")
+
+    def _get_attr(self, node: fx.Node) -> Any:
+        target = str(node.target)
+        if target in self._constants:
+            return to_meta(self._constants[target])
+        value: Any = self._model
+        for part in target.split("."):
+            value = getattr(value, part)
+        if isinstance(value, nn.Parameter):
+            self._param_of[node] = value
+        return to_meta(value)
+
+    def _run_node(self, node: fx.Node, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        module = self._modules[str(node.target)] if node.op == "call_module" else None
+        target = _target(node, module)
+        if module is None and (target is getattr or target in SHAPE_QUERIES or not has_tensor((args, kwargs))):
+            return _run_python(node, args, kwargs)
+        path = str(node.target) if module is not None else _module_path(node)
+        formula = lookup(target)
+        if formula is None and node.op == "call_method":
+            formula = lookup(getattr(torch, str(node.target), None))
+        recorder = OpRecorder(path) if formula is None else None
+        try:
+            if recorder is None:
+                output = _shape(node, module, args, kwargs)
+            else:
+                with recorder:
+                    output = _execute(node, module, args, kwargs)
+        except CaptureLimitation:
+            raise
+        except Exception as exc:
+            raise ShapeMismatchError(_mismatch_message(node, module, path, args, exc), layer=path) from None
+        params = self._new_params(node, module)
+        type_name = type(module).__name__ if module is not None else _op_name(node)
+        if recorder is not None and recorder.calls:  # one record per aten op inside, each with its formula
+            sub = aten_records(recorder.calls, prefix=f"{type_name}>")
+            sub[0] = dataclasses.replace(sub[0], params=sub[0].params + params)
+            self._records.extend(sub)
+            return output
+        if formula is None:  # ran no aten op at all (an identity in eval mode)
+            family, count = "zero", ZERO
+        else:
+            call = OpCall(target, to_info(args), to_info(kwargs), to_info(output), module)
+            family, count = formula.family, formula(call)
+        self._records.append(
+            LayerRecord(
+                name=path,
+                type=type_name,
+                family=family,
+                input_shapes=tuple(tensor_shapes((args, kwargs))),
+                output_shape=(tensor_shapes(output) or [()])[0],
+                params=params,
+                macs=count.macs,
+                flops=count.flops,
+                activation_bytes=tensor_bytes(output),
+                node=node.name,
+            )
+        )
+        return output
+
+    def _new_params(self, node: fx.Node, module: nn.Module | None) -> int:
+        tensors = list(module.parameters()) if module is not None else []
+        tensors += [self._param_of[n] for n in node.all_input_nodes if n in self._param_of]
+        total = 0
+        for tensor in tensors:
+            if id(tensor) not in self._seen_params:
+                self._seen_params.add(id(tensor))
+                total += tensor.numel()
+        return total
+
+
+def _target(node: fx.Node, module: nn.Module | None) -> Any:
+    if module is not None:
+        return type(module)
+    if node.op == "call_method":
+        return f"Tensor.{node.target}"
+    return node.target
+
+
+def _shape(node: fx.Node, module: nn.Module | None, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """The output from a shape rule when one applies, else from meta execution."""
+    if module is not None:
+        return module_output(module, args, kwargs)
+    return function_output(_target(node, None), _callable(node), args, kwargs)
+
+
+def _execute(node: fx.Node, module: nn.Module | None, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    if module is not None:
+        return module_meta_forward(module, *args, **kwargs)
+    with on_meta():
+        return _callable(node)(*args, **kwargs)
+
+
+def _callable(node: fx.Node) -> Callable[..., Any]:
+    """What a ``call_function`` / ``call_method`` node calls, as a function of its arguments."""
+    if node.op != "call_method":
+        return cast(Callable[..., Any], node.target)
+    name = str(node.target)
+    return lambda self, *args, **kwargs: getattr(self, name)(*args, **kwargs)
+
+
+def _run_python(node: fx.Node, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """Ops on Python values and tensor attributes (``x.shape``, ``x.size(0) + 1``)."""
+    if node.op == "call_method":
+        return _callable(node)(*args, **kwargs)
+    with torch.device(META):
+        return _callable(node)(*args, **kwargs)
+
+
+def _module_path(node: fx.Node) -> str:
+    stack = node.meta.get("nn_module_stack")
+    if not stack:
+        return ""
+    innermost = next(reversed(stack.values()))
+    return str(innermost[0] if isinstance(innermost, tuple) else next(reversed(stack)))
+
+
+def _op_name(node: fx.Node) -> str:
+    if node.op == "call_method":
+        return str(node.target)
+    return str(getattr(node.target, "__name__", None) or target_name(node.target))
+
+
+def _mismatch_message(node: fx.Node, module: nn.Module | None, path: str, args: tuple[Any, ...], exc: Exception) -> str:
+    what = type(module).__name__ if module is not None else _op_name(node)
+    where = f"layer {path!r} ({what})" if path else f"op {what!r}"
+    shapes = ", ".join(str(s) for s in tensor_shapes(args)) or "no tensors"
+    detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return f"input shapes stop fitting at {where}: {detail} [inputs: {shapes}]"
