@@ -118,7 +118,7 @@ def _value_use(name: str, func: torch._ops.OpOverload, args: tuple[Any, ...], kw
     return None
 
 
-class ValueGuard(TorchDispatchMode):
+class ValueGuard(TorchDispatchMode):  # type: ignore[no-untyped-call]  # torch's __init_subclass__ is unannotated
     """Raises :class:`CaptureLimitation` where an aten op cannot run without tensor values.
 
     Before the op: it reads tensor values of meta tensors (:data:`VALUE_DEPENDENT_OPS`,
@@ -127,6 +127,9 @@ class ValueGuard(TorchDispatchMode):
     tensors with tensors on a real device (``forward`` made a tensor on a fixed device).
     Other failures pass through unchanged.
     """
+
+    def __init__(self) -> None:
+        super().__init__()  # type: ignore[no-untyped-call]  # torch leaves it unannotated
 
     def __torch_dispatch__(
         self,

@@ -14,7 +14,7 @@ import contextlib
 import math
 import operator
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import torch
 import torch.nn.functional as F
@@ -23,6 +23,9 @@ from torch import nn
 from flopcount.meta import meta_empty, module_meta_forward, on_meta
 
 ShapeRule = Callable[..., Any]
+
+# torch leaves broadcast_shapes unannotated; this is its documented signature.
+_broadcast_shapes: Callable[..., torch.Size] = torch.broadcast_shapes
 
 
 def _same(x: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
@@ -33,9 +36,14 @@ def _pair(value: Any, dims: int) -> tuple[int, ...]:
     return tuple(value) if isinstance(value, (tuple, list)) else (value,) * dims
 
 
-def _conv_module(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
+def _meta_forward(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """The edge cases of a rule: torch's own meta kernel (and its checks) decide."""
+    return cast(torch.Tensor, module_meta_forward(module, x))
+
+
+def _conv_module(module: nn.modules.conv._ConvNd, x: torch.Tensor) -> torch.Tensor:
     if isinstance(module.padding, str):  # "same" / "valid": let the real op decide
-        return module_meta_forward(module, x)
+        return _meta_forward(module, x)
     dims = len(module.kernel_size)
     spatial = x.shape[-dims:]
     if module.transposed:
@@ -76,22 +84,22 @@ def _pool_out(size: int, k: int, s: int, p: int, d: int, ceil_mode: bool) -> int
     return out
 
 
-def _pool_module(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
+def _pool_module(module: Any, x: torch.Tensor) -> torch.Tensor:  # any MaxPoolNd / AvgPoolNd
     dims = 3 if "3d" in type(module).__name__ else 2 if "2d" in type(module).__name__ else 1
     k = _pair(module.kernel_size, dims)
     s = _pair(module.stride if module.stride is not None else module.kernel_size, dims)
     p = _pair(module.padding, dims)
     d = _pair(getattr(module, "dilation", 1), dims)
-    out = [_pool_out(size, *args, module.ceil_mode) for size, *args in zip(x.shape[-dims:], k, s, p, d)]
+    out = [_pool_out(*geometry, module.ceil_mode) for geometry in zip(x.shape[-dims:], k, s, p, d)]
     too_small = any(size < dd * (kk - 1) + 1 for size, kk, dd in zip(x.shape[-dims:], k, d))
     if getattr(module, "return_indices", False) or min(out) <= 0 or too_small:
-        return module_meta_forward(module, x)  # torch's own checks decide the edge cases
+        return _meta_forward(module, x)
     return meta_empty((*x.shape[:-dims], *out), x.dtype)
 
 
-def _adaptive_module(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
+def _adaptive_module(module: Any, x: torch.Tensor) -> torch.Tensor:  # any AdaptiveAvgPoolNd / AdaptiveMaxPoolNd
     if getattr(module, "return_indices", False):
-        return module_meta_forward(module, x)
+        return _meta_forward(module, x)
     dims = 3 if "3d" in type(module).__name__ else 2 if "2d" in type(module).__name__ else 1
     target = _pair(module.output_size, dims)
     out = [size if t is None else t for size, t in zip(x.shape[-dims:], target)]
@@ -124,7 +132,7 @@ def _binary(a: Any, b: Any, *args: Any, **kwargs: Any) -> Any:
     if any(not t.dtype.is_floating_point or t.dim() == 0 for t in tensors):
         raise _NoRule
     if a_tensor and b_tensor:
-        return meta_empty(tuple(torch.broadcast_shapes(a.shape, b.shape)), torch.promote_types(a.dtype, b.dtype))
+        return meta_empty(tuple(_broadcast_shapes(a.shape, b.shape)), torch.promote_types(a.dtype, b.dtype))
     other = b if a_tensor else a
     if not isinstance(other, (int, float)):
         raise _NoRule
@@ -166,8 +174,8 @@ def _permute(x: torch.Tensor, *dims: Any) -> torch.Tensor:
 def _reduce(x: torch.Tensor, dim: Any = None, keepdim: bool = False, *, dtype: Any = None) -> torch.Tensor:
     if dtype is not None or isinstance(dim, str):
         raise _NoRule
-    dims = range(x.dim()) if dim is None else (dim if isinstance(dim, (tuple, list)) else (dim,))
-    dims = {d % max(x.dim(), 1) for d in dims}
+    given = range(x.dim()) if dim is None else (dim if isinstance(dim, (tuple, list)) else (dim,))
+    dims = {d % max(x.dim(), 1) for d in given}
     shape = tuple(1 if i in dims else s for i, s in enumerate(x.shape) if keepdim or i not in dims)
     return meta_empty(shape, x.dtype)
 
@@ -230,7 +238,7 @@ def _sdpa(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, *args: An
         )
     if kwargs.get("enable_gqa"):
         raise _NoRule  # grouped heads: let torch check the head counts
-    batch = torch.broadcast_shapes(query.shape[:-2], key.shape[:-2], value.shape[:-2])
+    batch = _broadcast_shapes(query.shape[:-2], key.shape[:-2], value.shape[:-2])
     return meta_empty((*batch, query.shape[-2], value.shape[-1]), query.dtype)
 
 
@@ -239,7 +247,7 @@ def _expand(x: torch.Tensor, *sizes: Any) -> torch.Tensor:
         sizes = tuple(sizes[0])
     lead = len(sizes) - x.dim()
     shape = tuple(x.shape[i - lead] if s == -1 else s for i, s in enumerate(sizes))
-    torch.broadcast_shapes(x.shape, shape)
+    _broadcast_shapes(x.shape, shape)
     return meta_empty(shape, x.dtype)
 
 

@@ -93,13 +93,13 @@ def _attribute_params(clone: nn.Module, records: list[LayerRecord]) -> list[Laye
     extra = [0] * len(records)
     seen: set[int] = set()
     for path, module in clone.named_modules():
-        index = first_inside.get(path)
-        if index is None:
+        first = first_inside.get(path)
+        if first is None:
             continue
         for param in module.parameters(recurse=False):
             if id(param) not in seen:
                 seen.add(id(param))
-                extra[index] += param.numel()
+                extra[first] += param.numel()
     return [
         dataclasses.replace(record, params=record.params + add) if add else record
         for record, add in zip(records, extra)

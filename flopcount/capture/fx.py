@@ -82,7 +82,8 @@ def bind_inputs(
         raise InputMismatchError(
             f"example inputs do not match {type(model).__name__}.forward{signature}: {exc}"
         ) from None
-    tensors, concrete = {}, {}
+    tensors: dict[str, Any] = {}
+    concrete: dict[str, Any] = {}
     for name, value in bound.arguments.items():
         kind = signature.parameters[name].kind
         if kind in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD):
@@ -210,7 +211,8 @@ class ShapeProxy(fx.Proxy):
     def __iter__(self) -> Iterator[Any]:
         value = self._value()
         if isinstance(value, (torch.Tensor, tuple, list)):
-            return iter([self[i] for i in range(len(value))])
+            # fx.Proxy gains __getitem__ at runtime (torch/fx/proxy.py's magic methods).
+            return iter([self[i] for i in range(len(value))])  # type: ignore[index]
         return super().__iter__()
 
     def __bool__(self) -> bool:

@@ -33,7 +33,7 @@ class AtenCall:
     output_bytes: int
 
 
-class OpRecorder(TorchDispatchMode):
+class OpRecorder(TorchDispatchMode):  # type: ignore[no-untyped-call]  # torch's __init_subclass__ is unannotated
     """A dispatch mode that records every aten call under the current module path.
 
     Example:
@@ -45,7 +45,7 @@ class OpRecorder(TorchDispatchMode):
     """
 
     def __init__(self, path: str = "") -> None:
-        super().__init__()
+        super().__init__()  # type: ignore[no-untyped-call]  # torch leaves it unannotated
         self.calls: list[AtenCall] = []
         self._paths: list[str] = [path]
 

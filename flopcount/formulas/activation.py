@@ -9,12 +9,13 @@ so on. Softmax is :data:`SOFTMAX_FLOPS` per element: max, subtract, exp, sum, di
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from flopcount.formulas.registry import OpCall, register_formula
+from flopcount.formulas.registry import FormulaFn, OpCall, register_formula
 from flopcount.records import Count
 
 aten = torch.ops.aten
@@ -25,7 +26,7 @@ SOFTMAX_FLOPS = 5
 _SAFE_SOFTMAX = (aten._safe_softmax,) if hasattr(aten, "_safe_softmax") else ()
 
 #: name -> (flops per element, targets)
-ACTIVATION_FLOPS: dict[str, tuple[int, tuple]] = {
+ACTIVATION_FLOPS: dict[str, tuple[int, tuple[Any, ...]]] = {
     "relu": (
         1,
         (nn.ReLU, F.relu, F.relu_, torch.relu, torch.relu_, "Tensor.relu", "Tensor.relu_", aten.relu, aten.relu_),
@@ -89,7 +90,7 @@ ACTIVATION_FLOPS: dict[str, tuple[int, tuple]] = {
 }
 
 
-def _per_element(flops_per_element: int):
+def _per_element(flops_per_element: int) -> FormulaFn:
     def formula(call: OpCall) -> Count:
         return Count(0, flops_per_element * math.prod(call.out.shape))
 

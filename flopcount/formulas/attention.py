@@ -13,6 +13,7 @@ per head (summing to ``E`` over heads) and the output projection.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -25,6 +26,9 @@ from flopcount.records import Count, Shape
 
 aten = torch.ops.aten
 
+# torch leaves broadcast_shapes unannotated; this is its documented signature.
+_broadcast_shapes: Callable[..., torch.Size] = torch.broadcast_shapes
+
 
 def attention_count(q: Shape, k: Shape, v: Shape, *, masked: bool = False) -> Count:
     """Cost of softmax(q k^T * scale [+ mask]) v.
@@ -34,7 +38,7 @@ def attention_count(q: Shape, k: Shape, v: Shape, *, masked: bool = False) -> Co
         59610624
     """
     try:
-        batch = math.prod(torch.broadcast_shapes(q[:-2], k[:-2], v[:-2]))
+        batch = math.prod(_broadcast_shapes(q[:-2], k[:-2], v[:-2]))
     except RuntimeError:  # grouped-query attention: each query head reads its group's k/v
         batch = math.prod(q[:-2])
     length, source, embed = q[-2], k[-2], q[-1]
@@ -68,7 +72,7 @@ def sdpa_aten(call: OpCall) -> Count:
 @register_formula(nn.MultiheadAttention, family="attention")
 def multihead_attention(call: OpCall) -> Count:
     """``nn.MultiheadAttention(query, key, value, ...)``: projections + attention."""
-    module = call.module
+    module = call.module_as(nn.MultiheadAttention)
     query, key, value = call.arg(0, "query").shape, call.arg(1, "key").shape, call.arg(2, "value").shape
     batched = len(query) == 3
     if batched and module.batch_first:

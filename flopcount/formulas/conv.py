@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from flopcount.formulas.registry import OpCall, register_formula
+from flopcount.formulas.registry import FormulaFn, OpCall, register_formula
 from flopcount.records import Count, Shape
 
 aten = torch.ops.aten
@@ -56,7 +56,7 @@ def conv_count(input_shape: Shape, weight_shape: Shape, output_shape: Shape, *, 
 )
 def conv_module(call: OpCall) -> Count:
     """``nn.ConvNd`` / ``nn.ConvTransposeNd`` modules."""
-    module = call.module
+    module = call.module_as(nn.modules.conv._ConvNd)
     return conv_count(
         call.tensors[0].shape,
         tuple(module.weight.shape),
@@ -66,7 +66,7 @@ def conv_module(call: OpCall) -> Count:
     )
 
 
-def _functional_conv(transposed: bool):
+def _functional_conv(transposed: bool) -> FormulaFn:
     def formula(call: OpCall) -> Count:
         """``F.conv{,_transpose}Nd(input, weight, bias, ...)``."""
         return conv_count(

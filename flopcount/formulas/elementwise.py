@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from flopcount.formulas.registry import OpCall, TensorInfo, register_formula, zero
+from flopcount.formulas.registry import FormulaFn, OpCall, TensorInfo, register_formula, zero
 from flopcount.records import Count
 
 aten = torch.ops.aten
@@ -265,7 +265,7 @@ def interpolate_flops_per_element(mode: str, spatial_dims: int) -> int:
         7
     """
     if mode in ("linear", "bilinear", "trilinear"):
-        return 2 ** (spatial_dims + 1) - 1
+        return int(2 ** (spatial_dims + 1)) - 1
     return _INTERPOLATE_FLOPS.get(mode, 0)
 
 
@@ -282,7 +282,7 @@ def interpolate(call: OpCall) -> Count:
     return Count(0, math.prod(call.out.shape) * interpolate_flops_per_element(mode, dims))
 
 
-def _aten_interpolate(mode: str, dims: int):
+def _aten_interpolate(mode: str, dims: int) -> FormulaFn:
     def formula(call: OpCall) -> Count:
         return Count(0, math.prod(call.out.shape) * interpolate_flops_per_element(mode, dims))
 

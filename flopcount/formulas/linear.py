@@ -38,14 +38,14 @@ def linear_count(input_shape: Shape, in_features: int, out_features: int, *, bia
 @register_formula(nn.Linear, family="linear")
 def linear_module(call: OpCall) -> Count:
     """``nn.Linear`` (also ``NonDynamicallyQuantizableLinear``)."""
-    module = call.module
+    module = call.module_as(nn.Linear)
     return linear_count(call.tensors[0].shape, module.in_features, module.out_features, bias=module.bias is not None)
 
 
 @register_formula(nn.Bilinear, family="linear")
 def bilinear_module(call: OpCall) -> Count:
     """``nn.Bilinear``: ``y_k = x1^T A_k x2 + b_k``."""
-    module = call.module
+    module = call.module_as(nn.Bilinear)
     rows = math.prod(call.tensors[0].shape[:-1])
     macs = rows * module.out_features * module.in1_features * (module.in2_features + 1)
     return Count(macs, 2 * macs + (rows * module.out_features if module.bias is not None else 0))

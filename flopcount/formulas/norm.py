@@ -76,7 +76,7 @@ def instance_norm_function(call: OpCall) -> Count:
 @register_formula(nn.LocalResponseNorm, F.local_response_norm, family="norm")
 def local_response_norm(call: OpCall) -> Count:
     """LRN: a windowed sum of squares (size per element) plus pow, scale and divide."""
-    size = call.module.size if call.module is not None else call.arg(1, "size")
+    size = call.module_as(nn.LocalResponseNorm).size if call.module is not None else call.arg(1, "size")
     return Count(0, math.prod(call.out.shape) * (2 * size + 3))
 
 

@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -21,9 +22,9 @@ aten = torch.ops.aten
 
 
 def _kernel_taps(call: OpCall, spatial_dims: int) -> int:
-    kernel = call.module.kernel_size if call.module is not None else call.arg(1, "kernel_size")
+    kernel: Any = call.module.kernel_size if call.module is not None else call.arg(1, "kernel_size")
     if isinstance(kernel, int):
-        return kernel**spatial_dims
+        return int(kernel**spatial_dims)
     return math.prod(kernel)
 
 

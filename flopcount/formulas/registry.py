@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 from torch import nn
@@ -56,6 +56,9 @@ FAMILIES = (
 )
 
 
+ModuleT = TypeVar("ModuleT", bound=nn.Module)
+
+
 @dataclass(frozen=True)
 class OpCall:
     """What a formula sees of one executed op.
@@ -85,6 +88,16 @@ class OpCall:
         if index < len(self.args):
             return self.args[index]
         return self.kwargs.get(name, default)
+
+    def module_as(self, cls: type[ModuleT]) -> ModuleT:
+        """The called module, checked to be a ``cls`` (for formulas of module targets).
+
+        Raises:
+            TypeError: This is not a call of a ``cls`` module.
+        """
+        if not isinstance(self.module, cls):
+            raise TypeError(f"{target_name(self.target)} is not a call of a {cls.__name__} module")
+        return self.module
 
     @property
     def out(self) -> TensorInfo:
@@ -157,7 +170,7 @@ def target_name(target: Any) -> str:
     if isinstance(target, torch._ops.OpOverload):
         return f"aten.{target.__name__}"
     module = getattr(target, "__module__", None) or ""
-    qualname = getattr(target, "__qualname__", None) or getattr(target, "__name__", repr(target))
+    qualname = str(getattr(target, "__qualname__", None) or getattr(target, "__name__", repr(target)))
     if isinstance(target, type):
         return qualname
     if module in ("_operator", "operator"):

@@ -19,7 +19,7 @@ from flopcount.records import Count
 _SIGMOID, _TANH = 4, 5
 
 
-def _cell_elementwise(module: nn.Module, hidden: int) -> int:
+def _cell_elementwise(module: nn.RNNBase, hidden: int) -> int:
     if isinstance(module, nn.LSTM):
         return hidden * (3 * _SIGMOID + 2 * _TANH + 4)
     if isinstance(module, nn.GRU):
@@ -30,7 +30,7 @@ def _cell_elementwise(module: nn.Module, hidden: int) -> int:
 @register_formula(nn.LSTM, nn.GRU, nn.RNN, family="rnn")
 def recurrent(call: OpCall) -> Count:
     """Full-sequence ``nn.LSTM`` / ``nn.GRU`` / ``nn.RNN``."""
-    module = call.module
+    module = call.module_as(nn.RNNBase)
     shape = call.arg(0, "input").shape
     if len(shape) == 2:
         steps, batch = shape[0], 1

@@ -12,21 +12,25 @@ if TYPE_CHECKING:
     from flopcount.result import Profile
 
 
-def _require(module: str):
-    try:
-        return __import__(module)
-    except ImportError:
-        raise ImportError(f"this output needs {module}: pip install 'flopcount[table]'") from None
+def _missing(module: str) -> ImportError:
+    return ImportError(f"this output needs {module}: pip install 'flopcount[table]'")
 
 
 def to_dataframe(profile: Profile) -> pd.DataFrame:
     """One row per record with every :class:`~flopcount.records.LayerRecord` field."""
-    pd = _require("pandas")
-    return pd.DataFrame([record.to_dict() for record in profile.layers])
+    try:
+        import pandas as pd
+    except ImportError:
+        raise _missing("pandas") from None
+    frame: pd.DataFrame = pd.DataFrame([record.to_dict() for record in profile.layers])
+    return frame
 
 
 def _table(profile: Profile, depth: int | None, tablefmt: str) -> str:
-    tabulate = _require("tabulate").tabulate
+    try:
+        from tabulate import tabulate
+    except ImportError:
+        raise _missing("tabulate") from None
     columns, rows = table_rows(profile, depth)
     rows = [*rows, totals_row(profile, columns)]
     body = [[row[c] for c in columns] for row in rows]
