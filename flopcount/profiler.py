@@ -79,26 +79,30 @@ def profile(
         >>> [r.name for r in p.layers]
         ['0', '1']
     """
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"profile() needs a torch.nn.Module, got {type(model).__name__}")
     example_inputs = _example_inputs(model, example_inputs, example_kwargs, input_shape, dtype)
     conv = get_convention(convention)
-    params = list(model.parameters())
-    total = sum(p.numel() for p in params)
-    trainable = sum(p.numel() for p in params if p.requires_grad)
     records, capture = _capture_records(model, example_inputs, example_kwargs)
-    raw = tuple(records)
-    module_types = {name: type(module).__name__ for name, module in model.named_modules()}
+    return _assemble(model, tuple(records), capture, conv, tuple(tensor_shapes((example_inputs, example_kwargs))))
+
+
+def _assemble(
+    model: nn.Module,
+    raw: tuple[LayerRecord, ...],
+    capture: CaptureInfo,
+    conv: Convention,
+    input_shapes: tuple[tuple[int, ...], ...],
+) -> Profile:
+    params = list(model.parameters())
     return Profile(
-        type(model).__name__,
-        tuple(conv.apply(r) for r in raw),
-        total,
-        trainable,
-        capture,
-        conv,
-        tuple(tensor_shapes((example_inputs, example_kwargs))),
-        raw,
-        module_types,
+        model=type(model).__name__,
+        layers=tuple(conv.apply(r) for r in raw),
+        total_params=sum(p.numel() for p in params),
+        trainable_params=sum(p.numel() for p in params if p.requires_grad),
+        capture=capture,
+        convention=conv,
+        input_shapes=input_shapes,
+        raw_layers=raw,
+        module_types={name: type(module).__name__ for name, module in model.named_modules()},
     )
 
 
@@ -109,6 +113,9 @@ def _example_inputs(
     input_shape: tuple[int, ...] | list[int] | None,
     dtype: torch.dtype | None,
 ) -> tuple[Any, ...]:
+    """The example positional inputs, checked (a meta tensor when only ``input_shape`` is given)."""
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"profile() needs a torch.nn.Module, got {type(model).__name__}")
     if input_shape is not None:
         if args:
             raise ValueError("pass example inputs or input_shape, not both")

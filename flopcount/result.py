@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -105,17 +106,7 @@ class Profile:
         """
         conv = get_convention(convention)
         raw = self.raw_layers or self.layers
-        return Profile(
-            self.model,
-            tuple(conv.apply(r) for r in raw),
-            self.total_params,
-            self.trainable_params,
-            self.capture,
-            conv,
-            self.input_shapes,
-            raw,
-            self.module_types,
-        )
+        return dataclasses.replace(self, layers=tuple(conv.apply(r) for r in raw), convention=conv, raw_layers=raw)
 
     def by_module(self, depth: int = 1) -> list[Aggregate]:
         """Totals per module path, cut at ``depth`` dotted components.

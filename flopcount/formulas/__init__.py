@@ -5,10 +5,13 @@ from flopcount.formulas import (  # noqa: F401  (importing registers the formula
     attention,
     conv,
     elementwise,
+    interpolate,
     linear,
     norm,
     pool,
+    reduction,
     rnn,
+    zero,
 )
 from flopcount.formulas.registry import (
     FAMILIES,

@@ -35,6 +35,7 @@ __all__ = [
     "register_formula",
     "registered_targets",
     "target_name",
+    "tensor_methods",
     "unregister_formula",
     "zero",
 ]
@@ -178,6 +179,16 @@ def target_name(target: Any) -> str:
     if module.startswith("torch"):
         return f"{module.replace('torch._C._nn', 'torch.nn.functional')}.{qualname}"
     return f"{module}.{qualname}" if module else qualname
+
+
+def tensor_methods(*names: str) -> tuple[str, ...]:
+    """Formula targets of tensor methods: ``"Tensor.<name>"`` for each name.
+
+    Example:
+        >>> tensor_methods("add", "add_")
+        ('Tensor.add', 'Tensor.add_')
+    """
+    return tuple(f"Tensor.{name}" for name in names)
 
 
 def register_formula(*targets: Any, family: str, override: bool = False) -> Callable[[FormulaFn], FormulaFn]:

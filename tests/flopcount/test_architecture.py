@@ -1,0 +1,146 @@
+"""The shape of the flopcount package: no import cycle, small modules, short functions.
+
+Every module of ``flopcount`` is parsed with :mod:`ast` (nothing is imported). The
+import graph has one edge per *import-time* import of another flopcount module: the
+``import`` and ``from ... import`` statements that run when the module is imported,
+including those inside module-level ``if``/``try`` blocks. Imports under
+``if TYPE_CHECKING:`` (only type checkers follow them) and imports inside functions or
+methods (they run when called, after every module has loaded) are not import-time
+edges. ``from package import name`` is an edge to ``package.name`` when that is a
+module, else to ``package``; the implicit import of a parent package is not an edge.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+import flopcount
+
+PACKAGE = Path(flopcount.__file__).parent
+MAX_MODULE_LINES = 400
+MAX_FUNCTION_LINES = 60
+
+
+def _module_name(path: Path) -> str:
+    parts = ["flopcount", *path.relative_to(PACKAGE).with_suffix("").parts]
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+MODULES = {_module_name(path): path for path in sorted(PACKAGE.rglob("*.py"))}
+
+
+def _is_type_checking(test: ast.expr) -> bool:
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
+
+
+def _import_time_statements(body: list[ast.stmt]) -> list[ast.Import | ast.ImportFrom]:
+    """Import statements that run at import time: module level, not in defs or TYPE_CHECKING."""
+    found: list[ast.Import | ast.ImportFrom] = []
+    for node in body:
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            found.append(node)
+        elif isinstance(node, ast.If):
+            if not _is_type_checking(node.test):
+                found += _import_time_statements(node.body)
+            found += _import_time_statements(node.orelse)
+        elif isinstance(node, ast.Try):
+            for block in (node.body, node.orelse, node.finalbody, *(h.body for h in node.handlers)):
+                found += _import_time_statements(block)
+        elif isinstance(node, (ast.With, ast.For, ast.While)):
+            found += _import_time_statements(node.body)
+    return found
+
+
+def _resolve(module: str, node: ast.ImportFrom) -> str:
+    if not node.level:
+        return node.module or ""
+    package = module if MODULES[module].name == "__init__.py" else module.rpartition(".")[0]
+    for _ in range(node.level - 1):
+        package = package.rpartition(".")[0]
+    return f"{package}.{node.module}" if node.module else package
+
+
+def _edges(module: str) -> set[str]:
+    tree = ast.parse(MODULES[module].read_text())
+    targets: set[str] = set()
+    for node in _import_time_statements(tree.body):
+        if isinstance(node, ast.Import):
+            targets |= {alias.name for alias in node.names}
+        else:
+            base = _resolve(module, node)
+            targets |= {f"{base}.{a.name}" if f"{base}.{a.name}" in MODULES else base for a in node.names}
+    return {t for t in targets if t in MODULES and t != module}
+
+
+GRAPH = {module: _edges(module) for module in MODULES}
+
+
+def _find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    state: dict[str, str] = {}
+    stack: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = "open"
+        stack.append(node)
+        for nxt in sorted(graph[node]):
+            if state.get(nxt) == "open":
+                return [*stack[stack.index(nxt) :], nxt]
+            if nxt not in state and (cycle := visit(nxt)):
+                return cycle
+        state[node] = "done"
+        stack.pop()
+        return None
+
+    for node in sorted(graph):
+        if node not in state and (cycle := visit(node)):
+            return cycle
+    return None
+
+
+def test_every_module_is_seen():
+    assert {"flopcount", "flopcount.profiler", "flopcount.capture.fx", "flopcount.render"} <= set(MODULES)
+    assert "flopcount.result" in GRAPH["flopcount.profiler"]
+
+
+def test_no_import_cycle():
+    cycle = _find_cycle(GRAPH)
+    assert cycle is None, "import cycle: " + " -> ".join(cycle or [])
+
+
+def test_cycle_finder_finds_cycles():
+    assert _find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
+    assert _find_cycle({"a": {"b"}, "b": set()}) is None
+
+
+def test_renderers_are_imported_at_import_time_by_the_cli_only():
+    """Profile's methods import flopcount.render lazily: render depends on Profile, not the reverse."""
+    importers = {
+        module
+        for module, targets in GRAPH.items()
+        if not module.startswith("flopcount.render") and any(t.startswith("flopcount.render") for t in targets)
+    }
+    assert importers <= {"flopcount.cli"}
+
+
+def test_private_fx_patch_revert_lives_in_the_fx_module_only():
+    uses = {name: path.read_text().count("_maybe_revert_all_patches") for name, path in MODULES.items()}
+    assert {name: n for name, n in uses.items() if n} == {"flopcount.capture.fx": 1}
+
+
+@pytest.mark.parametrize("module", sorted(MODULES))
+def test_module_and_function_sizes(module):
+    source = MODULES[module].read_text()
+    assert len(source.splitlines()) <= MAX_MODULE_LINES, f"{module} is over {MAX_MODULE_LINES} lines"
+    long = [
+        f"{node.name} ({node.end_lineno - node.lineno + 1} lines)"
+        for node in ast.walk(ast.parse(source))
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+        and node.end_lineno is not None
+        and node.end_lineno - node.lineno + 1 > MAX_FUNCTION_LINES
+    ]
+    assert not long, f"{module}: functions over {MAX_FUNCTION_LINES} lines: {long}"
