@@ -31,7 +31,7 @@ from skinbench.errors import ConfigError
 from skinbench.models import build_model, is_transfer
 from skinbench.rundir import RunDir
 
-__all__ = ["RunContext", "build_context", "resolve_device"]
+__all__ = ["Item", "RunContext", "build_context", "normalisation", "resolve_device"]
 
 #: A dataset item: an input tensor (an image, or a cached feature vector) and its label.
 Item = tuple[torch.Tensor, ...]

@@ -34,7 +34,16 @@ class Phase:
 
 
 def plan_phases(config: TrainConfig) -> list[Phase]:
-    """The phases a run of ``config`` goes through (see the module docstring)."""
+    """The phases a run of ``config`` goes through.
+
+    ``custom_cnn``: one phase ``full`` (``epochs`` at ``lr``). Transfer models: ``head``
+    (``head_epochs`` at ``lr``, backbone frozen), then ``finetune`` (``epochs`` at
+    ``finetune_lr``); see :mod:`skinbench.train`.
+
+    Example:
+        >>> [p.name for p in plan_phases(TrainConfig(data="d", out="r", model="resnet18"))]
+        ['head', 'finetune']
+    """
     if not is_transfer(config.model):
         return [Phase("full", config.epochs, config.lr)]
     return [Phase("head", config.head_epochs, config.lr), Phase("finetune", config.epochs, config.finetune_lr)]
