@@ -80,26 +80,26 @@ def load_run(path: str | Path) -> RunRecord:
         The run.
 
     Raises:
-        RunFormatError: The folder is missing, lacks a file, a file lacks a column or key,
+        RunError: The folder is missing, lacks a file, a file lacks a column or key,
             or ``metrics.json`` has an unsupported ``schema_version``; the message names
             what is missing.
     """
     run = RunDir(path)
     if not run.path.is_dir():
-        raise RunFormatError(f"{run.path}: no such run folder")
+        raise RunError(f"{run.path}: no such run folder")
     hint = "" if run.has(RunDir.METRICS) else " (training not finished, or not evaluated yet: run skinbench evaluate)"
     run.require(*REQUIRED_FILES, purpose="a finished skinbench run", hint=hint)
     metrics = run.read_metrics()
     metrics_path = run.path / RunDir.METRICS
     version = metrics.get("schema_version")
     if version not in SUPPORTED_SCHEMAS:
-        raise RunFormatError(
+        raise RunError(
             f"{metrics_path} has schema_version {version!r}; this skinbench reads "
             f"{', '.join(map(str, SUPPORTED_SCHEMAS))} (incompatible version: re-run skinbench evaluate)"
         )
     absent = [k for k in METRICS_KEYS if k not in metrics]
     if absent:
-        raise RunFormatError(f"{metrics_path} lacks {', '.join(absent)} (incompatible version)")
+        raise RunError(f"{metrics_path} lacks {', '.join(absent)} (incompatible version)")
     # config.json stays a dict: a report reads runs of other versions, whose fields may differ
     config = run.read_json(RunDir.CONFIG)
     return RunRecord(path=run.path, name=run.name, config=config, history=run.read_history(), metrics=metrics)
@@ -109,10 +109,10 @@ def load_runs(paths: list[str | Path]) -> list[RunRecord]:
     """Load several runs; labels are made unique (``name``, ``name-2``, ...).
 
     Raises:
-        RunFormatError: As :func:`load_run`; also for an empty list.
+        RunError: As :func:`load_run`; also for an empty list.
     """
     if not paths:
-        raise RunFormatError("no run folders given")
+        raise RunError("no run folders given")
     runs = [load_run(p) for p in paths]
     seen: dict[str, int] = {}
     for run in runs:
