@@ -176,6 +176,9 @@ class _NumpyGuard(TorchFunctionMode):
 def on_meta() -> Iterator[None]:
     """Run the block with ``meta`` as the default device, under a :class:`ValueGuard`.
 
+    ``Tensor.numpy()`` of a meta tensor, which never reaches the dispatcher, is checked
+    at the Python API level instead.
+
     Raises:
         CaptureLimitation: The block needs tensor values (see :class:`ValueGuard`), or
             raised ``NotImplementedError`` (e.g. ``Tensor.tolist()`` of a meta tensor).

@@ -7,10 +7,31 @@ else (totals, aggregation, tables) is derived from these records and never store
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
+import torch
+
 Shape = tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class TensorInfo:
+    """Shape and dtype of a tensor, as formulas see it.
+
+    Example:
+        >>> TensorInfo((1, 32, 224, 224)).numel
+        1605632
+    """
+
+    shape: Shape
+    dtype: torch.dtype = torch.float32
+
+    @property
+    def numel(self) -> int:
+        """Number of elements."""
+        return math.prod(self.shape)
 
 
 @dataclass(frozen=True)

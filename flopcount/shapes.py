@@ -10,7 +10,6 @@ real data.
 
 from __future__ import annotations
 
-import contextlib
 import math
 import operator
 from collections.abc import Callable
@@ -349,23 +348,40 @@ def module_output(module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, An
     """Output of a leaf module call on meta values: its shape rule, else its meta ``forward``."""
     rule = MODULE_SHAPE_RULES.get(type(module))
     if rule is not None:
-        with contextlib.suppress(_NoRule):
+        try:
             return rule(module, *args, **kwargs)
+        except _NoRule:
+            pass
     return module_meta_forward(module, *args, **kwargs)
 
 
-def function_output(key: Any, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-    """Output of ``fn(*args, **kwargs)`` on meta values: the rule of ``key``, else meta execution.
+def function_output(target: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """Output of a function or tensor-method call on meta values: its shape rule, else meta execution.
 
     Args:
-        key: The callable, or ``"Tensor.<method>"`` for a tensor method.
-        fn: What to run when no rule applies.
+        target: The callable, or ``"Tensor.<method>"`` for a tensor method (``args[0]`` is
+            the tensor).
         args: Positional arguments (meta tensors and Python values).
         kwargs: Keyword arguments.
     """
-    rule = FUNCTION_SHAPE_RULES.get(key)
+    rule = FUNCTION_SHAPE_RULES.get(target)
     if rule is not None:
-        with contextlib.suppress(_NoRule, TypeError):
+        try:
             return rule(*args, **kwargs)
+        except (_NoRule, TypeError):
+            pass
     with on_meta():
-        return fn(*args, **kwargs)
+        return call_target(target, args, kwargs)
+
+
+def call_target(target: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """Call a formula target: a callable, or ``"Tensor.<method>"`` on ``args[0]``.
+
+    Example:
+        >>> import torch
+        >>> call_target("Tensor.view", (torch.zeros(2, 3), 6), {}).shape
+        torch.Size([6])
+    """
+    if isinstance(target, str):
+        return getattr(args[0], target.removeprefix("Tensor."))(*args[1:], **kwargs)
+    return target(*args, **kwargs)

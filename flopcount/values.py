@@ -1,31 +1,60 @@
 """Nested values (tensors inside tuples, lists, dicts, namedtuples) through torch's pytree.
 
-Inputs, outputs and op arguments can be any such nesting; these helpers flatten it with
-``torch.utils._pytree`` (``None`` has no leaves, ``torch.Size`` is a tuple of ints) and
-short-cut the common case of a bare tensor.
+Inputs, outputs and op arguments can be any such nesting; :func:`leaves` and
+:func:`to_info` walk it with ``torch.utils._pytree`` (``torch.Size`` is a tuple of
+ints). The fx walker and the formulas call them for every op, and pytree costs
+microseconds per call, so the common case skips it with the same result: a bare tensor,
+or a plain tuple, list or dict (fx's immutable ones included) that nests nothing.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import torch
+from torch.fx.immutable_collections import immutable_dict, immutable_list
 from torch.utils._pytree import tree_leaves, tree_map
 
-from flopcount.formulas.registry import TensorInfo
-from flopcount.records import Shape
+from flopcount.records import Shape, TensorInfo
+
+_SEQUENCES = frozenset({tuple, list, immutable_list})
+_MAPPINGS = frozenset({dict, immutable_dict})
+#: Types that pytree treats as leaves (``None`` too) and that the fast path accepts.
+_LEAVES = frozenset({int, float, bool, str, type(None), slice, type(Ellipsis), torch.dtype, torch.device, TensorInfo})
+
+
+def _shallow_items(value: Any) -> Iterable[Any] | None:
+    """The items of a plain tuple, list or dict whose items are all leaves, else ``None``."""
+    kind = type(value)
+    items: Iterable[Any] | None = value if kind in _SEQUENCES else value.values() if kind in _MAPPINGS else None
+    if items is None:
+        return None
+    for item in items:  # a loop, not all(...): this runs for every op argument
+        if type(item) not in _LEAVES and not isinstance(item, torch.Tensor):
+            return None
+    return items
+
+
+def leaves(value: Any) -> Iterable[Any]:
+    """The leaves of a (nested) value, in order (``torch.utils._pytree.tree_leaves``)."""
+    if isinstance(value, torch.Tensor) or type(value) in _LEAVES:
+        return (value,)
+    items = _shallow_items(value)
+    return tree_leaves(value) if items is None else items
 
 
 def tensors_in(value: Any) -> list[torch.Tensor]:
     """All tensors in a (nested) value, in order."""
     if isinstance(value, torch.Tensor):
         return [value]
-    return [leaf for leaf in tree_leaves(value) if isinstance(leaf, torch.Tensor)]
+    items = _shallow_items(value)
+    return [leaf for leaf in (tree_leaves(value) if items is None else items) if isinstance(leaf, torch.Tensor)]
 
 
 def has_tensor(value: Any) -> bool:
     """True when a (nested) value holds at least one tensor."""
-    return isinstance(value, torch.Tensor) or any(isinstance(leaf, torch.Tensor) for leaf in tree_leaves(value))
+    return any(isinstance(leaf, torch.Tensor) for leaf in leaves(value))
 
 
 def tensor_shapes(value: Any) -> list[Shape]:
@@ -35,7 +64,7 @@ def tensor_shapes(value: Any) -> list[Shape]:
 
 def tensor_bytes(value: Any) -> int:
     """Bytes of all tensors in a (nested) value."""
-    return sum(t.numel() * t.element_size() for t in tensors_in(value))
+    return sum([t.numel() * t.element_size() for t in tensors_in(value)])
 
 
 def _info(value: Any) -> Any:
@@ -43,10 +72,21 @@ def _info(value: Any) -> Any:
 
 
 def to_info(value: Any) -> Any:
-    """Replace every tensor in a (nested) value by its :class:`TensorInfo`."""
-    if isinstance(value, torch.Tensor):
+    """Replace every tensor in a (nested) value by its :class:`~flopcount.records.TensorInfo`.
+
+    Example:
+        >>> import torch
+        >>> to_info((torch.zeros(2, 3), 1, {"w": [torch.zeros(4)]}))
+        (TensorInfo(shape=(2, 3), dtype=torch.float32), 1, {'w': [TensorInfo(shape=(4,), dtype=torch.float32)]})
+    """
+    if isinstance(value, torch.Tensor) or type(value) in _LEAVES:
         return _info(value)
-    return tree_map(_info, value)
+    items = _shallow_items(value)
+    if items is None:
+        return tree_map(_info, value)  # the same as the fast paths, for any nesting
+    if type(value) in _MAPPINGS:
+        return type(value)({key: _info(item) for key, item in value.items()})
+    return type(value)([_info(item) if isinstance(item, torch.Tensor) else item for item in items])
 
 
 def _empty_container(value: Any) -> bool:
@@ -62,5 +102,5 @@ def is_tensor_tree(value: Any) -> bool:
         >>> is_tensor_tree((t, {"a": [t]})), is_tensor_tree((t, None)), is_tensor_tree([]), is_tensor_tree(2)
         (True, False, False, False)
     """
-    leaves = tree_leaves(value, is_leaf=_empty_container)
-    return bool(leaves) and all(isinstance(leaf, torch.Tensor) for leaf in leaves)
+    found = tree_leaves(value, is_leaf=_empty_container)
+    return bool(found) and all(isinstance(leaf, torch.Tensor) for leaf in found)

@@ -18,7 +18,7 @@ import collections
 import contextlib
 import dataclasses
 from collections.abc import Callable
-from typing import Any, cast
+from typing import Any
 
 import torch
 from torch import fx, nn
@@ -28,8 +28,8 @@ from flopcount.errors import CaptureLimitation, ShapeMismatchError
 from flopcount.formulas.registry import OpCall, lookup, target_name
 from flopcount.meta import META, module_meta_forward, on_meta, to_meta
 from flopcount.records import ZERO, LayerRecord
-from flopcount.shapes import function_output, module_output
-from flopcount.values import has_tensor, tensor_bytes, tensor_shapes, to_info
+from flopcount.shapes import call_target, function_output, module_output
+from flopcount.values import tensor_bytes, tensor_shapes, tensors_in, to_info
 
 #: Tensor methods that answer a question about the shape: Python values, not layers.
 SHAPE_QUERIES = frozenset(
@@ -141,7 +141,8 @@ class GraphWalker:
     def _run_node(self, node: fx.Node, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         module = self._modules[str(node.target)] if node.op == "call_module" else None
         target = _target(node, module)
-        if module is None and (target is getattr or target in SHAPE_QUERIES or not has_tensor((args, kwargs))):
+        inputs = tensors_in(args) + tensors_in(kwargs) if kwargs else tensors_in(args)
+        if module is None and (target is getattr or target in SHAPE_QUERIES or not inputs):
             return _run_python(node, args, kwargs)
         path = str(node.target) if module is not None else _module_path(node)
         formula = lookup(target)
@@ -150,7 +151,7 @@ class GraphWalker:
         recorder = OpRecorder(path) if formula is None else None
         try:
             if recorder is None:
-                output = _shape(node, module, args, kwargs)
+                output = _shape(node, module, target, args, kwargs)
             else:
                 with recorder:
                     output = _execute(node, module, args, kwargs)
@@ -168,15 +169,16 @@ class GraphWalker:
         if formula is None:  # ran no aten op at all (an identity in eval mode)
             family, count = "zero", ZERO
         else:
-            call = OpCall(target, to_info(args), to_info(kwargs), to_info(output), module)
+            call = OpCall(target, to_info(args), to_info(kwargs) if kwargs else {}, to_info(output), module)
             family, count = formula.family, formula(call)
+        outputs = tensors_in(output)
         self._records.append(
             LayerRecord(
                 name=path,
                 type=type_name,
                 family=family,
-                input_shapes=tuple(tensor_shapes((args, kwargs))),
-                output_shape=(tensor_shapes(output) or [()])[0],
+                input_shapes=tuple([tuple(t.shape) for t in inputs]),
+                output_shape=tuple(outputs[0].shape) if outputs else (),
                 params=params,
                 macs=count.macs,
                 flops=count.flops,
@@ -205,34 +207,26 @@ def _target(node: fx.Node, module: nn.Module | None) -> Any:
     return node.target
 
 
-def _shape(node: fx.Node, module: nn.Module | None, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+def _shape(node: fx.Node, module: nn.Module | None, target: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     """The output from a shape rule when one applies, else from meta execution."""
     if module is not None:
         return module_output(module, args, kwargs)
-    return function_output(_target(node, None), _callable(node), args, kwargs)
+    return function_output(target, args, kwargs)
 
 
 def _execute(node: fx.Node, module: nn.Module | None, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     if module is not None:
         return module_meta_forward(module, *args, **kwargs)
     with on_meta():
-        return _callable(node)(*args, **kwargs)
-
-
-def _callable(node: fx.Node) -> Callable[..., Any]:
-    """What a ``call_function`` / ``call_method`` node calls, as a function of its arguments."""
-    if node.op != "call_method":
-        return cast(Callable[..., Any], node.target)
-    name = str(node.target)
-    return lambda self, *args, **kwargs: getattr(self, name)(*args, **kwargs)
+        return call_target(_target(node, None), args, kwargs)
 
 
 def _run_python(node: fx.Node, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     """Ops on Python values and tensor attributes (``x.shape``, ``x.size(0) + 1``)."""
     if node.op == "call_method":
-        return _callable(node)(*args, **kwargs)
+        return getattr(args[0], str(node.target))(*args[1:], **kwargs)
     with torch.device(META):
-        return _callable(node)(*args, **kwargs)
+        return call_target(node.target, args, kwargs)
 
 
 def _module_path(node: fx.Node) -> str:

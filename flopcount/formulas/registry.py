@@ -10,17 +10,16 @@ Registering a target twice is an error unless ``override=True``.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import torch
 from torch import nn
-from torch.utils._pytree import tree_leaves
 
 from flopcount.errors import DuplicateFormulaError
-from flopcount.records import Count, Shape
+from flopcount.records import Count, TensorInfo
+from flopcount.values import leaves
 
 __all__ = [
     "FAMILIES",
@@ -108,31 +107,11 @@ class OpCall:
     @property
     def tensors(self) -> list[TensorInfo]:
         """All tensor arguments, in order (flattening lists/tuples)."""
-        return _infos((self.args, self.kwargs))
-
-
-@dataclass(frozen=True)
-class TensorInfo:
-    """Shape and dtype of a tensor, as formulas see it.
-
-    Example:
-        >>> TensorInfo((1, 32, 224, 224)).numel
-        1605632
-    """
-
-    shape: Shape
-    dtype: torch.dtype = torch.float32
-
-    @property
-    def numel(self) -> int:
-        """Number of elements."""
-        return math.prod(self.shape)
+        return _infos(self.args) + _infos(self.kwargs) if self.kwargs else _infos(self.args)
 
 
 def _infos(value: Any) -> list[TensorInfo]:
-    if isinstance(value, TensorInfo):
-        return [value]
-    return [leaf for leaf in tree_leaves(value) if isinstance(leaf, TensorInfo)]
+    return [leaf for leaf in leaves(value) if isinstance(leaf, TensorInfo)]
 
 
 def first_tensor(value: Any) -> TensorInfo:
