@@ -11,7 +11,8 @@
 * ``newest``: the newest torch the registry serves (pip constraint files are lifted for
   this env); the whole suite.
 * ``flopcount-2.13``: torch 2.13.0 and no torchvision (flopcount needs only torch and
-  numpy); flopcount's tests and doctests.
+  numpy; its ``table`` extra adds pandas/tabulate for the table renderers); flopcount's
+  tests and doctests.
 
 Each env lives in ``.matrix/<env>`` and is reused while its install spec is unchanged.
 The suite runs with ``-n 2`` (pytest-xdist) and a JUnit XML report, from which the
@@ -108,7 +109,7 @@ def environments() -> dict[str, Env]:
             Env(
                 "flopcount-2.13",
                 ["torch==2.13.0"],
-                "test",
+                "table,test",
                 tests=FLOPCOUNT_TESTS,
                 note="flopcount alone, no torchvision",
             ),
