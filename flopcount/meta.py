@@ -118,7 +118,33 @@ def _value_use(name: str, func: torch._ops.OpOverload, args: tuple[Any, ...], kw
     return None
 
 
-class ValueGuard(TorchDispatchMode):  # type: ignore[no-untyped-call]  # torch's __init_subclass__ is unannotated
+class DispatchMode(TorchDispatchMode):  # type: ignore[no-untyped-call]  # torch's __init_subclass__ is unannotated
+    """A ``TorchDispatchMode`` with typed construction and one typed hook, :meth:`dispatch`.
+
+    Torch leaves ``TorchDispatchMode`` unannotated; the ignores for that live here only.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()  # type: ignore[no-untyped-call]  # torch leaves it unannotated
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)  # type: ignore[no-untyped-call]  # torch leaves it unannotated
+
+    def __torch_dispatch__(
+        self,
+        func: torch._ops.OpOverload,
+        types: Any,
+        args: tuple[Any, ...] = (),
+        kwargs: dict[str, Any] | None = None,
+    ) -> Any:
+        return self.dispatch(func, args, kwargs or {})
+
+    def dispatch(self, func: torch._ops.OpOverload, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        """Run (or refuse) one aten op; subclasses override this."""
+        return func(*args, **kwargs)
+
+
+class ValueGuard(DispatchMode):
     """Raises :class:`CaptureLimitation` where an aten op cannot run without tensor values.
 
     Before the op: it reads tensor values of meta tensors (:data:`VALUE_DEPENDENT_OPS`,
@@ -128,17 +154,8 @@ class ValueGuard(TorchDispatchMode):  # type: ignore[no-untyped-call]  # torch's
     Other failures pass through unchanged.
     """
 
-    def __init__(self) -> None:
-        super().__init__()  # type: ignore[no-untyped-call]  # torch leaves it unannotated
-
-    def __torch_dispatch__(
-        self,
-        func: torch._ops.OpOverload,
-        types: Any,
-        args: tuple[Any, ...] = (),
-        kwargs: dict[str, Any] | None = None,
-    ) -> Any:
-        kwargs = kwargs or {}
+    def dispatch(self, func: torch._ops.OpOverload, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        """Refuse the op when it needs values of meta tensors, else run it (see the class docstring)."""
         devices = {leaf.device.type for leaf in tree_leaves((args, kwargs)) if isinstance(leaf, torch.Tensor)}
         if "meta" not in devices:
             return func(*args, **kwargs)

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-from torch.utils._python_dispatch import TorchDispatchMode
 
 from flopcount.formulas.registry import OpCall, lookup, target_name
+from flopcount.meta import DispatchMode
 from flopcount.records import LayerRecord, Shape
 from flopcount.values import tensor_bytes, tensor_shapes, to_info
 
@@ -33,7 +33,7 @@ class AtenCall:
     output_bytes: int
 
 
-class OpRecorder(TorchDispatchMode):  # type: ignore[no-untyped-call]  # torch's __init_subclass__ is unannotated
+class OpRecorder(DispatchMode):
     """A dispatch mode that records every aten call under the current module path.
 
     Example:
@@ -45,7 +45,7 @@ class OpRecorder(TorchDispatchMode):  # type: ignore[no-untyped-call]  # torch's
     """
 
     def __init__(self, path: str = "") -> None:
-        super().__init__()  # type: ignore[no-untyped-call]  # torch leaves it unannotated
+        super().__init__()
         self.calls: list[AtenCall] = []
         self._paths: list[str] = [path]
 
@@ -57,14 +57,8 @@ class OpRecorder(TorchDispatchMode):  # type: ignore[no-untyped-call]  # torch's
         """Return to the enclosing module's path (a forward hook calls this)."""
         self._paths.pop()
 
-    def __torch_dispatch__(
-        self,
-        func: torch._ops.OpOverload,
-        types: Any,
-        args: tuple[Any, ...] = (),
-        kwargs: dict[str, Any] | None = None,
-    ) -> Any:
-        kwargs = kwargs or {}
+    def dispatch(self, func: torch._ops.OpOverload, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        """Run the op and record it under the current module path."""
         out = func(*args, **kwargs)
         shapes = tensor_shapes(out)
         self.calls.append(
