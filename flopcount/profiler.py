@@ -19,14 +19,13 @@ from typing import Any
 
 import torch
 from torch import nn
-from torch.utils._pytree import tree_leaves
 
 from flopcount.capture import capture_dispatch, capture_fx
 from flopcount.conventions import Convention, get_convention
 from flopcount.errors import CaptureLimitation, InputMismatchError, ShapeMismatchError
 from flopcount.records import CaptureInfo, LayerRecord
 from flopcount.result import Profile
-from flopcount.values import tensor_shapes
+from flopcount.values import tensor_shapes, tensors_in
 
 __all__ = ["Profile", "ShapeMismatchError", "profile"]
 
@@ -155,7 +154,7 @@ def _capture_records(
 
 
 def _all_real(args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
-    tensors = [leaf for leaf in tree_leaves((args, kwargs)) if isinstance(leaf, torch.Tensor)]
+    tensors = tensors_in((args, kwargs))
     return bool(tensors) and all(t.device.type != "meta" for t in tensors)
 
 

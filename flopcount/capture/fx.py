@@ -7,8 +7,8 @@ registered formula) as leaves and the module hierarchy in each node's
 ``x.shape``, ``x.size(1)``, ``len(x)``, ``for row in x`` and ``B, L, D = x.shape`` give
 plain Python values during tracing (the profile is for one input shape anyway) and
 shape-dependent control flow traces; only value-dependent control flow still fails, and
-then :func:`flopcount.profile` falls back to the dispatch path. Nothing is executed on
-the user's model, and no attribute or hook is left on it.
+then :func:`flopcount.profile` falls back to the dispatch path. No real arithmetic runs,
+and no attribute or hook is left on the user's model.
 """
 
 from __future__ import annotations
