@@ -14,6 +14,7 @@ and no attribute or hook is left on the user's model.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import inspect
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -114,12 +115,26 @@ _REVERT_FX_PATCHES: Callable[[], contextlib.AbstractContextManager[Any]] | None 
 )
 
 
+# torch < 2.5 has no way to lift the patches: there the patched Module.__getattr__ and
+# __call__ still reach ShapeTracer.getattr / call_module, which pass through while set.
+_PASS_THROUGH = contextvars.ContextVar("flopcount_fx_pass_through", default=False)
+
+
+@contextlib.contextmanager
+def _pass_through() -> Iterator[None]:
+    token = _PASS_THROUGH.set(True)
+    try:
+        yield
+    finally:
+        _PASS_THROUGH.reset(token)
+
+
 def untraced() -> contextlib.AbstractContextManager[Any]:
     """Lift fx's temporary patches (``Module.__call__``/``__getattr__``) while meta code runs.
 
     The walker steps nodes while fx is tracing; meta execution of a leaf must not be traced.
     """
-    return _REVERT_FX_PATCHES() if _REVERT_FX_PATCHES is not None else contextlib.nullcontext()
+    return _REVERT_FX_PATCHES() if _REVERT_FX_PATCHES is not None else _pass_through()
 
 
 class ShapeTracer(fx.Tracer):
@@ -138,6 +153,8 @@ class ShapeTracer(fx.Tracer):
         self._buffer_names: dict[int, str] | None = None
 
     def getattr(self, attr: str, attr_val: Any, parameter_proxy_cache: dict[str, Any]) -> Any:  # noqa: D102
+        if _PASS_THROUGH.get():
+            return attr_val
         # fx searches root.named_parameters() linearly on every access; index it once.
         if isinstance(attr_val, nn.Parameter):
             if self._param_names is None:
@@ -164,6 +181,8 @@ class ShapeTracer(fx.Tracer):
     def call_module(  # noqa: D102
         self, m: nn.Module, forward: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> Any:
+        if _PASS_THROUGH.get():
+            return forward(*args, **kwargs)
         # Trace m.forward itself: going through m.__call__ would run the user's hooks.
         return super().call_module(m, m.forward, args, kwargs)
 
