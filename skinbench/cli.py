@@ -1,4 +1,4 @@
-"""Command-line interface: ``skinbench split|synth|train|evaluate|report``.
+"""Command-line interface: ``skinbench split|synth|train|evaluate|predict|export|report``.
 
 Argument parsing lives here and only here; each sub-command calls library code. Errors
 the user can fix are :class:`~skinbench.errors.SkinbenchError` (or ``OSError``); :func:`main`
@@ -9,9 +9,10 @@ handlers, so ``skinbench --help`` does not load torch.
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, NoReturn, TypeAlias
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, NoReturn, TypeAlias
 
 from skinbench.errors import PretrainedUnavailable, SkinbenchError
 
@@ -41,19 +42,25 @@ def build_parser() -> argparse.ArgumentParser:
 
     Returns:
         An ``argparse.ArgumentParser`` with the sub-commands ``split``, ``synth``,
-        ``train``, ``evaluate`` and ``report`` (the CLI reference page is generated from it).
+        ``train``, ``evaluate``, ``predict``, ``export`` and ``report`` (the CLI reference
+        page is generated from it).
 
     Example:
         >>> args = build_parser().parse_args(["synth", "--out", "data", "--n", "70"])
         >>> args.command, args.out, args.n, args.size
         ('synth', 'data', 70, (200, 150))
     """
+    from flopcount._version import __version__
+
     parser = _OneLineParser(prog="skinbench", description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    parser.add_argument("--version", action="version", version=f"skinbench {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     _add_split_command(sub)
     _add_synth_command(sub)
     _add_train_command(sub)
     _add_evaluate_command(sub)
+    _add_predict_command(sub)
+    _add_export_command(sub)
     _add_report_command(sub)
     return parser
 
@@ -122,6 +129,7 @@ def _add_synth_command(sub: _Subparsers) -> None:
         metavar=("WIDTH", "HEIGHT"),
         help="image size (default: 200 150, like the 200x150 copy)",
     )
+    p.add_argument("--force", action="store_true", help="write into a non-empty folder (see the description)")
     p.set_defaults(func=_run_synth)
 
 
@@ -129,7 +137,7 @@ def _run_synth(args: argparse.Namespace) -> int:
     """Handler of ``skinbench synth``."""
     from skinbench.data import write_synthetic
 
-    root = write_synthetic(args.out, n=args.n, seed=args.seed, image_size=tuple(args.size))
+    root = write_synthetic(args.out, n=args.n, seed=args.seed, image_size=tuple(args.size), force=args.force)
     print(f"wrote {args.n} synthetic images to {root}")
     return 0
 
@@ -194,7 +202,9 @@ def _add_train_command(sub: _Subparsers) -> None:
     p.add_argument("--device", help="auto, cpu or cuda (default: auto)")
     p.add_argument("--no-amp", action="store_false", dest="amp", help="no mixed precision on CUDA")
     p.add_argument("--cache-dir", dest="cache_dir", help="decoded-image cache (default: ~/.cache/skinbench)")
-    p.add_argument("--no-progress", action="store_false", dest="progress", help="no progress bars")
+    p.add_argument("--no-progress", action="store_false", dest="progress", help="no bars (epoch lines stay)")
+    p.add_argument("--skip", action="append", metavar="IMAGE_ID", help="leave out an undecodable image (repeatable)")
+    p.add_argument("--split", dest="split_file", metavar="FILE", help="split CSV of skinbench split (default: new)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from last.pt")
     p.set_defaults(func=_run_train)
 
@@ -212,43 +222,91 @@ def _train_config(args: argparse.Namespace) -> TrainConfig:
 
 def _run_train(args: argparse.Namespace) -> int:
     """Handler of ``skinbench train``."""
+    from skinbench.evaluate import metrics_summary
     from skinbench.train import main as train_main
 
-    _print_metrics(train_main(_train_config(args)), args.out)
+    print(metrics_summary(train_main(_train_config(args)), args.out))
     return 0
 
 
-def _print_metrics(metrics: dict[str, Any], run: str) -> None:
-    auc = metrics["auc_macro"]
-    print(
-        f"{run}: test accuracy {metrics['accuracy']:.4f}, balanced accuracy {metrics['balanced_accuracy']:.4f}, "
-        f"macro F1 {metrics['f1']['macro']:.4f}, macro AUC {'n/a' if auc is None else f'{auc:.4f}'} "
-        f"(n={metrics['n']}, epoch {metrics['epoch']}; always-{metrics['baseline']['class']} accuracy "
-        f"{metrics['baseline']['accuracy']:.4f})"
+def _add_run_arguments(p: argparse.ArgumentParser, *, device: bool = True) -> None:
+    """The positional RUN and ``--checkpoint`` (and ``--device``) of the commands that load a trained run."""
+    p.add_argument("run", help="run folder written by skinbench train")
+    p.add_argument("--checkpoint", choices=("best.pt", "last.pt"), default="best.pt")
+    if device:
+        p.add_argument("--device", default="auto", help="auto, cpu or cuda (default: auto)")
+
+
+def _library(target: str, *names: str) -> Callable[[argparse.Namespace], int]:
+    """A handler calling ``module:function`` with the parsed arguments ``names``; it returns the exit status."""
+
+    def handler(args: argparse.Namespace) -> int:
+        module, _, function = target.partition(":")
+        return int(getattr(importlib.import_module(module), function)(**{n: getattr(args, n) for n in names}))
+
+    return handler
+
+
+def _add_predict_command(sub: _Subparsers) -> None:
+    p = sub.add_parser(
+        "predict",
+        help="classify new images with a trained run",
+        description="Classify images (files, folders, CSVs with a path column) with RUN's model as preprocessed in "
+        "training: one row per image (class, probabilities); an undecodable image is a status=error row (exit 1).",
     )
+    _add_run_arguments(p)
+    p.add_argument("inputs", nargs="+", metavar="IMAGE_OR_FOLDER_OR_CSV", help="images to classify")
+    p.add_argument("--out", default="predictions.csv", help="CSV to write (default: predictions.csv)")
+    p.add_argument("--tta", action="store_true", help="average over the 8 flips/90-degree rotations")
+    p.add_argument("--batch-size", type=int, dest="batch_size", help="images per batch (default: the run's)")
+    p.add_argument("--no-progress", action="store_false", dest="progress", help="no progress bar")
+    names = ("run", "inputs", "out", "checkpoint", "device", "batch_size", "tta", "progress")
+    p.set_defaults(func=_library("skinbench.predict:predict_command", *names))
+
+
+def _add_export_command(sub: _Subparsers) -> None:
+    p = sub.add_parser(
+        "export",
+        help="export a run's model (ONNX, int8 ONNX, TorchScript) and check it against PyTorch",
+        description="Export RUN's model with its preprocessing metadata to RUN/export/, check it against PyTorch "
+        "on the run's test split (max abs probability difference <= atol, argmax agreement) and record that and "
+        "its test accuracy in RUN/export/VARIANT.json. A mismatch is an error (exit 2, file removed).",
+    )
+    _add_run_arguments(p, device=False)
+    p.add_argument("--format", choices=("onnx", "torchscript"), default="onnx", help="default: onnx")
+    p.add_argument("--int8", action="store_true", help="int8 (onnxruntime static quantization; ONNX only)")
+    p.add_argument("--calibration", type=int, default=256, help="training images calibrating int8 (default: 256)")
+    p.add_argument("--atol", type=float, help="allowed probability difference (default: 1e-4, int8 0.25)")
+    p.add_argument("--min-agreement", type=float, dest="min_agreement", help="argmax agreement (default 1, int8 0.9)")
+    p.add_argument("--data", help="dataset folder, if it moved since training (default: from config.json)")
+    names = ("run", "format", "int8", "checkpoint", "calibration", "atol", "min_agreement", "data")
+    p.set_defaults(func=_library("skinbench.export:export_command", *names))
 
 
 def _add_evaluate_command(sub: _Subparsers) -> None:
     p = sub.add_parser(
         "evaluate",
-        help="evaluate a run's checkpoint on its test split and rewrite metrics.json",
-        description="Evaluate RUN/best.pt (or --checkpoint) on the run's test split and write "
-        "metrics.json and predictions.csv into RUN.",
+        help="evaluate a run on its test split (metrics.json) or on an external labelled set",
+        description="Evaluate RUN/best.pt (or --checkpoint) on the run's test split into RUN/metrics.json and "
+        "predictions.csv; with --images and --labels (ISIC 2018 Task 3 ground truth, or image_id,dx), on that "
+        "external labelled set into RUN/external/NAME/ instead (the run's own metrics.json is not touched).",
     )
-    p.add_argument("run", help="run folder written by skinbench train")
+    _add_run_arguments(p)
     p.add_argument("--data", help="dataset folder, if it moved since training (default: from config.json)")
-    p.add_argument("--checkpoint", choices=("best.pt", "last.pt"), default="best.pt")
-    p.add_argument("--device", default="auto", help="auto, cpu or cuda (default: auto)")
+    p.add_argument("--images", metavar="DIR", help="folder of an external test set's images")
+    p.add_argument("--labels", metavar="CSV", help="its ground truth: ISIC 2018 Task 3 layout, or image_id,dx")
+    p.add_argument("--name", help="name of the external set in the run folder (default: the --images folder name)")
+    p.add_argument("--tta", action="store_true", help="external set: average over 8 flips/rotations")
+    p.add_argument("--no-progress", action="store_false", dest="progress", help="no progress bar")
     p.set_defaults(func=_run_evaluate)
 
 
 def _run_evaluate(args: argparse.Namespace) -> int:
-    """Handler of ``skinbench evaluate``."""
-    from skinbench.evaluate import evaluate_run
-
-    metrics = evaluate_run(args.run, data=args.data, checkpoint=args.checkpoint, device=args.device)
-    _print_metrics(metrics, args.run)
-    return 0
+    """Handler of ``skinbench evaluate``: the run's test split, or an external set (``--images``, ``--labels``)."""
+    if args.images is not None or args.labels is not None or args.name or args.tta:
+        names = ("run", "images", "labels", "name", "checkpoint", "device", "tta", "progress")
+        return _library("skinbench.external:evaluate_command", *names)(args)
+    return _library("skinbench.evaluate:evaluate_command", "run", "data", "checkpoint", "device")(args)
 
 
 def _add_report_command(sub: _Subparsers) -> None:
@@ -319,8 +377,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
-    except SystemExit as exc:  # usage errors (one line, status 2) and --help (status 0)
+    except SystemExit as exc:  # usage errors (one line, status 2), --help and --version (status 0)
         return exc.code if isinstance(exc.code, int) else 2
+    if args.command is None:  # bare `skinbench`: the help, not an error
+        parser.print_help()
+        return 0
     try:
         return int(args.func(args) or 0)
     except (SkinbenchError, OSError) as exc:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,10 +14,20 @@ from typing import Any
 from skinbench.atomic import write_json
 from skinbench.errors import ConfigError
 
-__all__ = ["MONITORS", "RESUMABLE_CHANGES", "TASKS", "ConfigError", "TrainConfig"]
+__all__ = ["MIN_IMAGE_SIZE", "MONITORS", "RESUMABLE_CHANGES", "TASKS", "ConfigError", "TrainConfig", "check_device"]
 
 TASKS = ("dx", "binary")
 MONITORS = ("val_balanced_acc", "val_acc", "val_loss")
+
+#: Smallest image side: custom_cnn's three 2x2 max-pools need 8 px (torchvision models would
+#: run on less, but every feature map would be padding).
+MIN_IMAGE_SIZE = 8
+
+#: Device names a run accepts: ``auto``, ``cpu``, ``cuda``, ``cuda:N``, ``mps``.
+_DEVICE = re.compile(r"auto|cpu|cuda(:\d+)?|mps")
+
+#: Fields that hold paths; stored absolute so a run folder works from any working folder.
+_PATHS = ("data", "cache_dir", "split_file")
 
 #: Fields that may differ between a run's config.json and its resume or re-evaluation:
 #: where the data and run folder are, how long to train, and how to run (not what).
@@ -79,6 +91,10 @@ class TrainConfig:
             :func:`skinbench.data.default_cache_dir` (``$SKINBENCH_CACHE`` or ~/.cache/skinbench).
         progress: Show tqdm progress bars.
         resume: Continue the run in ``out`` from its last.pt.
+        skip: image_ids left out of the dataset (e.g. JPEGs that cannot be decoded).
+        split_file: A split CSV written by ``skinbench split`` to use instead of making
+            one; copied into the run folder as ``split.csv``. None: split with
+            ``fractions`` and ``seed``.
         mean: Per-channel normalisation mean; resolved by training (None until then).
         std: Per-channel normalisation std; resolved by training.
     """
@@ -110,6 +126,8 @@ class TrainConfig:
     cache_dir: str | None = None
     progress: bool = True
     resume: bool = False
+    skip: list[str] = field(default_factory=list)
+    split_file: str | None = None
     mean: list[float] | None = field(default=None)
     std: list[float] | None = field(default=None)
 
@@ -123,14 +141,27 @@ class TrainConfig:
             raise ConfigError(f"task must be one of {', '.join(TASKS)}, got {self.task!r}")
         if self.monitor not in MONITORS:
             raise ConfigError(f"monitor must be one of {', '.join(MONITORS)}, got {self.monitor!r}")
-        for name in ("image_size", "batch_size"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"{name} must be positive, got {getattr(self, name)}")
+        if self.image_size < MIN_IMAGE_SIZE:
+            raise ConfigError(
+                f"image_size must be at least {MIN_IMAGE_SIZE} px (custom_cnn's three 2x2 max-pools), "
+                f"got {self.image_size}"
+            )
+        if self.batch_size < 1:
+            raise ConfigError(f"batch_size must be positive, got {self.batch_size}")
+        if self.batch_size < 2 and self.model != "custom_cnn":
+            raise ConfigError(
+                f"batch_size must be at least 2 for {self.model}: its BatchNorm layers train on batch statistics"
+            )
         for name in ("epochs", "head_epochs", "patience", "num_workers", "threads", "unfreeze_stages"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
-        if self.lr <= 0 or self.finetune_lr <= 0:
-            raise ConfigError("learning rates must be positive")
+        for name in ("lr", "finetune_lr"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value > 0):
+                raise ConfigError(f"{name} must be a positive finite number, got {value}")
+        if not (math.isfinite(self.weight_decay) and self.weight_decay >= 0):
+            raise ConfigError(f"weight_decay must be a finite number >= 0, got {self.weight_decay}")
+        check_device(self.device)
         if len(self.fractions) != 3 or abs(sum(self.fractions) - 1) > 1e-6 or min(self.fractions) <= 0:
             raise ConfigError(f"fractions must be three positive numbers summing to 1, got {self.fractions}")
 
@@ -138,7 +169,21 @@ class TrainConfig:
         """Return the configuration as a JSON-serialisable dict of primitives."""
         d = dataclasses.asdict(self)
         d["fractions"] = list(self.fractions)
+        d["skip"] = list(self.skip)
         return d
+
+    def with_absolute_paths(self) -> TrainConfig:
+        """This configuration with ``data``, ``cache_dir`` and ``split_file`` as absolute paths.
+
+        A run folder's ``config.json`` then works from any working folder
+        (``skinbench evaluate RUN``, ``skinbench predict RUN ...``).
+
+        Example:
+            >>> TrainConfig(data="d", out="r").with_absolute_paths().data == str(Path("d").absolute())
+            True
+        """
+        paths: dict[str, Any] = {k: _absolute(getattr(self, k)) for k in _PATHS}
+        return dataclasses.replace(self, **paths)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
@@ -190,7 +235,10 @@ class TrainConfig:
         differ = [
             k
             for k, v in saved.items()
-            if k in given and k not in RESUMABLE_CHANGES and k not in _RESOLVED and _plain(given[k]) != v
+            if k in given
+            and k not in RESUMABLE_CHANGES
+            and k not in _RESOLVED
+            and _plain(given[k], path=k in _PATHS) != _plain(v, path=k in _PATHS)
         ]
         if differ:
             raise ConfigError(f"cannot resume {run}: {', '.join(differ)} differ from its config.json")
@@ -206,6 +254,29 @@ class TrainConfig:
         return cls.from_dict(json.loads(Path(path).read_text()))
 
 
-def _plain(value: Any) -> Any:
-    """``value`` as :meth:`TrainConfig.to_dict` stores it (tuples become lists)."""
+def _plain(value: Any, *, path: bool = False) -> Any:
+    """``value`` as :meth:`TrainConfig.to_dict` stores it (tuples become lists, paths absolute)."""
+    if path:
+        return _absolute(value)
     return list(value) if isinstance(value, tuple) else value
+
+
+def _absolute(value: str | None) -> str | None:
+    return None if value is None else str(Path(value).expanduser().absolute())
+
+
+def check_device(name: str) -> None:
+    """Check that ``name`` is a device a run can use: auto, cpu, cuda, cuda:N or mps.
+
+    Raises:
+        ConfigError: Any other name, in one line.
+
+    Example:
+        >>> check_device("cuda:1")
+        >>> check_device("gpu")
+        Traceback (most recent call last):
+        ...
+        skinbench.errors.ConfigError: unknown device 'gpu' (expected auto, cpu, cuda, cuda:N or mps)
+    """
+    if not isinstance(name, str) or not _DEVICE.fullmatch(name):
+        raise ConfigError(f"unknown device {name!r} (expected auto, cpu, cuda, cuda:N or mps)")

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, RandomSampler
 
-from skinbench.config import TrainConfig
+from skinbench.config import TrainConfig, check_device
 from skinbench.data import (
     IMAGENET_MEAN,
     IMAGENET_STD,
@@ -27,6 +28,7 @@ from skinbench.data import (
     task_classes,
     task_outputs,
 )
+from skinbench.data.batching import MergedLastBatchSampler
 from skinbench.errors import ConfigError
 from skinbench.models import build_model, is_transfer
 from skinbench.rundir import RunDir
@@ -41,12 +43,13 @@ def resolve_device(name: str) -> torch.device:
     """``"auto"`` -> CUDA when available else CPU; otherwise ``torch.device(name)``.
 
     Raises:
-        ConfigError: CUDA asked for but not available.
+        ConfigError: An unknown device name, or CUDA asked for but not available.
 
     Example:
         >>> resolve_device("cpu")
         device(type='cpu')
     """
+    check_device(name)
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name.startswith("cuda") and not torch.cuda.is_available():
@@ -103,15 +106,25 @@ class RunContext:
         return LesionDataset(data.images, data.labels, make_transform(augment, mean, std))
 
     def loader(self, dataset: Dataset[Item], *, shuffle: bool = False, seed: int = 0) -> DataLoader[Item]:
-        """Batches of ``dataset``; a shuffled order depends only on ``seed``."""
+        """Batches of ``dataset``; a shuffled order depends only on ``seed``.
+
+        ``shuffle`` makes a training loader: a random order, and a last batch of one
+        image joins the batch before it (see :mod:`skinbench.data.batching`).
+        """
+        generator = torch.Generator().manual_seed(seed)
+        common: dict[str, Any] = {
+            "generator": generator,
+            "num_workers": self.config.num_workers,
+            "pin_memory": self.device.type == "cuda",
+        }
+        if not shuffle:
+            return DataLoader(dataset, batch_size=self.config.batch_size, **common)
+        # the generator draws the workers' base seed, then the order: as DataLoader(shuffle=True) does
+        order = RandomSampler(dataset, generator=generator)  # type: ignore[arg-type]
         return DataLoader(
             dataset,
-            batch_size=self.config.batch_size,
-            shuffle=shuffle,
-            generator=torch.Generator().manual_seed(seed),
-            num_workers=self.config.num_workers,
-            pin_memory=self.device.type == "cuda",
-            persistent_workers=False,
+            batch_sampler=MergedLastBatchSampler(order, self.config.batch_size),
+            **common,
         )
 
 
@@ -145,6 +158,9 @@ def build_context(config: TrainConfig, run: RunDir, *, pretrained: bool) -> RunC
         fractions=config.fractions,
         seed=config.seed,
         cache_dir=config.cache_dir,
+        skip=config.skip,
+        split_file=config.split_file,
+        progress=config.progress,
     )
     if config.mean is None or config.std is None:
         mean, std = normalisation(config, splits["train"])

@@ -7,6 +7,9 @@ and throughput at a larger batch, each after warm-up as the median of ``repeats`
 timed calls (CUDA is synchronised around every call); peak memory on CUDA only
 (``torch.cuda.max_memory_allocated``; ``None`` on CPU, where PyTorch has no allocator
 statistics). Training time per epoch comes from a run's ``history.csv``.
+
+Exported models (``skinbench export``) are measured the same way by
+:func:`skinbench.deployed_cost.measure_exported`.
 """
 
 from __future__ import annotations
@@ -123,7 +126,7 @@ def describe_device(device: torch.device) -> str:
     return f"cpu: {cpu}, {torch.get_num_threads()} torch threads"
 
 
-def _timed(fn: Callable[[], object], device: torch.device, warmup: int, repeats: int) -> list[float]:
+def timed_calls(fn: Callable[[], object], device: torch.device, warmup: int, repeats: int) -> list[float]:
     """Seconds of ``repeats`` calls of ``fn`` after ``warmup`` untimed ones."""
 
     def sync() -> None:
@@ -176,10 +179,10 @@ def measure_speed(
     many = torch.randn(batch, 3, image_size, image_size, device=device)
     peak = None
     with torch.inference_mode():
-        latency = statistics.median(_timed(lambda: model(one), device, warmup, repeats))
+        latency = statistics.median(timed_calls(lambda: model(one), device, warmup, repeats))
         if device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(device)
-        per_batch = statistics.median(_timed(lambda: model(many), device, warmup, repeats))
+        per_batch = statistics.median(timed_calls(lambda: model(many), device, warmup, repeats))
         if device.type == "cuda":
             peak = torch.cuda.max_memory_allocated(device) / 2**20
     return Speed(

@@ -16,6 +16,7 @@ Hierarchy::
     │   ├── UnknownModelError (ValueError)  name is not a model skinbench builds
     │   └── PretrainedUnavailable (RuntimeError)  ImageNet weights cannot be obtained
     ├── RunError (ValueError)               run folder missing a file, unreadable, incompatible
+    ├── ExportError (RuntimeError)          export extra missing, exported model disagrees with PyTorch
     └── ZeroBaselineError (ZeroDivisionError)  relative change against 0
 
 The classes stay importable where they were defined before (``skinbench.config.ConfigError``,
@@ -28,6 +29,7 @@ from __future__ import annotations
 __all__ = [
     "ConfigError",
     "DataError",
+    "ExportError",
     "ModelError",
     "PretrainedUnavailable",
     "RunError",
@@ -72,6 +74,10 @@ class PretrainedUnavailable(ModelError, RuntimeError):
 
 class RunError(SkinbenchError, ValueError):
     """A run folder is missing, lacks a file, or holds a file this version cannot read."""
+
+
+class ExportError(SkinbenchError, RuntimeError):
+    """A model cannot be exported, or the exported model's outputs do not match PyTorch's."""
 
 
 class ZeroBaselineError(SkinbenchError, ZeroDivisionError):

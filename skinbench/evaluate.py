@@ -18,6 +18,12 @@ Every number comes from :mod:`sklearn.metrics`. ``metrics.json`` schema (version
       "confusion_matrix": [[int]],  # rows = true class, columns = predicted class
       "roc": {class: {"fpr": [float], "tpr": [float], "auc": float | null}},  # one-vs-rest
       "auc_macro": float | null,  # mean of the defined per-class AUCs
+      "melanoma": {               # mel vs rest on prob_mel (dx task; null for binary)
+        "n_melanoma": int, "n_other": int,
+        "auroc": float | null,
+        "sens_at_spec_80": float | null, "sens_at_spec_90": float | null,
+        "rule": str               # how sensitivity at a specificity is read off the ROC curve
+      },
       "baseline": {"class": str, "accuracy": float, "balanced_accuracy": float},
                                   # always predicting the most frequent training class
       "params": int,              # parameters of the evaluated model
@@ -50,9 +56,30 @@ from skinbench.data import SplitData
 from skinbench.engine import predict
 from skinbench.rundir import RunDir
 
-__all__ = ["SCHEMA_VERSION", "compute_metrics", "evaluate_model", "evaluate_run", "write_run_metrics"]
+__all__ = [
+    "SCHEMA_VERSION",
+    "SENSITIVITY_RULE",
+    "compute_metrics",
+    "evaluate_command",
+    "evaluate_model",
+    "evaluate_run",
+    "melanoma_metrics",
+    "metrics_summary",
+    "sensitivity_at_specificity",
+    "single_class",
+    "write_run_metrics",
+]
 
 SCHEMA_VERSION = 1
+
+#: Specificities at which the melanoma sensitivity is reported.
+SPECIFICITIES = (0.8, 0.9)
+
+SENSITIVITY_RULE = (
+    "TPR of sklearn.metrics.roc_curve (drop_intermediate=False) at FPR = 1 - specificity, linearly "
+    "interpolated between the two ROC points around it; where the curve is vertical at exactly that "
+    "FPR, the highest TPR there"
+)
 
 
 def _num(x: float) -> float | None:
@@ -129,6 +156,7 @@ def compute_metrics(
     out["confusion_matrix"] = skm.confusion_matrix(y_true, y_pred, labels=labels).tolist()
     out["roc"] = roc
     out["auc_macro"] = float(np.mean(aucs)) if aucs else None
+    out["melanoma"] = melanoma_metrics(y_true, probs, classes)
     if baseline_label is not None:
         constant = np.full_like(y_true, baseline_label)
         out["baseline"] = {
@@ -137,6 +165,102 @@ def compute_metrics(
             "balanced_accuracy": _balanced_accuracy(y_true, constant),
         }
     return out
+
+
+def sensitivity_at_specificity(fpr: np.ndarray, tpr: np.ndarray, specificity: float) -> float:
+    """Sensitivity (TPR) of a ROC curve at ``specificity``, by :data:`SENSITIVITY_RULE`.
+
+    Args:
+        fpr: False positive rates, non-decreasing, from 0 to 1 (``sklearn.metrics.roc_curve``).
+        tpr: True positive rates of the same points.
+        specificity: In [0, 1].
+
+    Example:
+        >>> fpr, tpr = np.array([0.0, 0.0, 0.5, 1.0]), np.array([0.0, 0.5, 1.0, 1.0])
+        >>> sensitivity_at_specificity(fpr, tpr, 0.8), sensitivity_at_specificity(fpr, tpr, 1.0)
+        (0.7, 0.5)
+    """
+    target = 1.0 - float(specificity)
+    i = int(np.searchsorted(fpr, target + 1e-12, side="right")) - 1  # last point with FPR <= target
+    if i >= len(fpr) - 1:
+        return float(tpr[-1])
+    f_lo, f_hi, t_lo, t_hi = fpr[i], fpr[i + 1], tpr[i], tpr[i + 1]
+    return float(t_lo + (t_hi - t_lo) * max(target - f_lo, 0.0) / (f_hi - f_lo))
+
+
+def melanoma_metrics(y_true: np.ndarray, probs: np.ndarray, classes: Sequence[str]) -> dict[str, Any] | None:
+    """Melanoma vs rest: AUROC and sensitivity at 80% and 90% specificity, on ``prob_mel``.
+
+    Args:
+        y_true: Integer labels (N,).
+        probs: Class probabilities (N, K).
+        classes: Class names; None is returned without a ``mel`` class (binary task).
+
+    Returns:
+        ``{"n_melanoma", "n_other", "auroc", "sens_at_spec_80", "sens_at_spec_90", "rule"}``;
+        the scores are None when the set lacks melanomas or other lesions.
+
+    Example:
+        >>> p = np.array([[0.9, 0.1], [0.6, 0.4], [0.3, 0.7], [0.2, 0.8]])
+        >>> m = melanoma_metrics(np.array([0, 0, 1, 1]), p, ["nv", "mel"])
+        >>> m["auroc"], m["sens_at_spec_90"]
+        (1.0, 1.0)
+    """
+    if "mel" not in classes:
+        return None
+    k = list(classes).index("mel")
+    positive = np.asarray(y_true) == k
+    out: dict[str, Any] = {"n_melanoma": int(positive.sum()), "n_other": int((~positive).sum()), "auroc": None}
+    out.update({f"sens_at_spec_{round(s * 100)}": None for s in SPECIFICITIES})
+    if positive.any() and not positive.all():
+        fpr, tpr, _ = skm.roc_curve(positive, probs[:, k], drop_intermediate=False)
+        out["auroc"] = float(skm.roc_auc_score(positive, probs[:, k]))
+        for s in SPECIFICITIES:
+            out[f"sens_at_spec_{round(s * 100)}"] = sensitivity_at_specificity(fpr, tpr, s)
+    out["rule"] = SENSITIVITY_RULE
+    return out
+
+
+def single_class(metrics: dict[str, Any]) -> str | None:
+    """The class a model predicts for every image of ``metrics`` (a collapsed model), or None.
+
+    Read from the confusion matrix (columns are predictions), so it works for any
+    ``metrics.json``, old ones included.
+
+    Example:
+        >>> single_class({"classes": ["a", "b"], "confusion_matrix": [[3, 0], [2, 0]]})
+        'a'
+        >>> single_class({"classes": ["a", "b"], "confusion_matrix": [[3, 0], [1, 1]]}) is None
+        True
+    """
+    predicted = np.asarray(metrics.get("confusion_matrix") or [[0]]).sum(axis=0)
+    used = np.flatnonzero(predicted)
+    return str(metrics["classes"][used[0]]) if len(used) == 1 and predicted.sum() > 1 else None
+
+
+def metrics_summary(metrics: dict[str, Any], label: str) -> str:
+    """The lines ``skinbench train`` and ``skinbench evaluate`` print for ``metrics``."""
+
+    def num(value: float | None) -> str:
+        return "n/a" if value is None else f"{value:.4f}"
+
+    base = metrics.get("baseline")
+    baseline = f"; always-{base['class']} accuracy {base['accuracy']:.4f}" if base else ""
+    lines = [
+        f"{label}: test accuracy {metrics['accuracy']:.4f}, balanced accuracy {metrics['balanced_accuracy']:.4f}, "
+        f"macro F1 {metrics['f1']['macro']:.4f}, macro AUC {num(metrics['auc_macro'])} "
+        f"(n={metrics['n']}, epoch {metrics['epoch']}{baseline})"
+    ]
+    collapsed = single_class(metrics)
+    if collapsed is not None:
+        lines.append(f"  warning: the model predicts {collapsed} for every one of the {metrics['n']} images")
+    mel = metrics.get("melanoma")
+    if mel:
+        lines.append(
+            f"  melanoma vs rest: AUROC {num(mel['auroc'])}, sensitivity at 80% specificity "
+            f"{num(mel['sens_at_spec_80'])}, at 90% {num(mel['sens_at_spec_90'])} (n={mel['n_melanoma']} melanomas)"
+        )
+    return "\n".join(lines)
 
 
 def _balanced_accuracy(y_true: np.ndarray, y_pred: np.ndarray) -> float:
@@ -226,8 +350,7 @@ def evaluate_run(
         changes["data"] = str(data)
     config = run.load_config().with_changes(changes, run=run.path)
     ctx = build_context(config, run, pretrained=False)
-    ckpt = run.load_checkpoint(checkpoint, map_location=ctx.device)
-    ctx.model.load_state_dict(ckpt["model"])
+    ckpt = run.load_weights(checkpoint, ctx.model, map_location=ctx.device)
     epoch = ckpt["epoch"] if "epoch" in ckpt else ckpt["state"]["epoch"]
     metrics, probs = evaluate_model(ctx, epoch=epoch, checkpoint=checkpoint)
     timings = run.read_metrics().get("timings") if run.has(RunDir.METRICS) else None
@@ -235,3 +358,9 @@ def evaluate_run(
         metrics["timings"] = timings
     write_run_metrics(run, metrics, probs, ctx.splits["test"])
     return metrics
+
+
+def evaluate_command(*, run: str, **kwargs: Any) -> int:
+    """``skinbench evaluate RUN``: :func:`evaluate_run`, then print :func:`metrics_summary`."""
+    print(metrics_summary(evaluate_run(run, **kwargs), run))
+    return 0

@@ -9,6 +9,10 @@ Layout (every file written atomically, see :mod:`skinbench.atomic`)::
     best.pt           the epoch with the best monitored metric: model, epoch, monitor, value, config
     metrics.json      test-split metrics (schema in skinbench.evaluate)
     predictions.csv   one row per test image
+    external/<name>/metrics.json, predictions.csv
+                      an external labelled test set (skinbench evaluate --images --labels)
+    export/<variant>.onnx|.pt, <variant>.json
+                      an exported model and its record: parity, test accuracy (skinbench export)
 
 Training, evaluation and the report read and write these files only through
 :class:`RunDir`; the one exception is ``split.csv``, which
@@ -21,6 +25,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -29,11 +34,11 @@ import pandas as pd
 import torch
 
 from skinbench.atomic import atomic_path, write_json
-from skinbench.checkpoint import load_checkpoint, save_checkpoint
+from skinbench.checkpoint import load_checkpoint, load_weights, save_checkpoint
 from skinbench.config import TrainConfig
 from skinbench.errors import ConfigError, RunError
 
-__all__ = ["HISTORY_COLUMNS", "RunDir"]
+__all__ = ["HISTORY_COLUMNS", "RunDir", "check_name"]
 
 #: Columns of ``history.csv``, written by training and required by the report.
 HISTORY_COLUMNS: tuple[str, ...] = (
@@ -70,6 +75,8 @@ class RunDir:
     BEST = "best.pt"
     METRICS = "metrics.json"
     PREDICTIONS = "predictions.csv"
+    EXTERNAL = "external"
+    EXPORT = "export"
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
@@ -175,6 +182,33 @@ class RunDir:
         """
         return load_checkpoint(self.path / name, map_location=map_location)
 
+    def load_weights(
+        self,
+        name: str,
+        model: torch.nn.Module,
+        *,
+        map_location: str | torch.device = "cpu",
+        require: Sequence[str] = (),
+    ) -> dict[str, Any]:
+        """Read checkpoint ``name``, load its weights into ``model`` and return it.
+
+        Args:
+            name: ``best.pt`` or ``last.pt``.
+            model: The run's model.
+            map_location: Where the tensors go.
+            require: Keys the checkpoint must hold besides ``model`` (``last.pt`` on resume).
+
+        Raises:
+            RunError: Unreadable, lacking a key of ``require``, or weights of another model.
+        """
+        path = self.path / name
+        ckpt = load_checkpoint(path, map_location=map_location)
+        missing = [k for k in require if k not in ckpt]
+        if missing:
+            raise RunError(f"{path} lacks {', '.join(missing)} (not a {name} of this skinbench version)")
+        load_weights(model, ckpt, path)
+        return ckpt
+
     # ------------------------------------------------------------------ metrics
     def write_metrics(self, metrics: Mapping[str, Any]) -> None:
         """Write ``metrics.json``."""
@@ -188,6 +222,49 @@ class RunDir:
         """Write ``predictions.csv`` (no index column)."""
         with atomic_path(self.path / self.PREDICTIONS) as tmp:
             frame.to_csv(tmp, index=False)
+
+    # ------------------------------------------------------------------ external test sets
+    def external_dir(self, name: str) -> Path:
+        """Folder of external test set ``name`` (``external/<name>``; see :func:`check_name`)."""
+        return self.path / self.EXTERNAL / check_name(name, "external test set")
+
+    def write_external(self, name: str, metrics: Mapping[str, Any], frame: pd.DataFrame) -> Path:
+        """Write ``external/<name>/metrics.json`` and ``predictions.csv``; never the run's own files."""
+        folder = self.external_dir(name)
+        write_json(folder / self.METRICS, metrics)
+        with atomic_path(folder / self.PREDICTIONS) as tmp:
+            frame.to_csv(tmp, index=False)
+        return folder
+
+    def external_metrics(self) -> dict[str, dict[str, Any]]:
+        """``{name: metrics}`` of every external test set evaluated, by name."""
+        root = self.path / self.EXTERNAL
+        found = sorted(p.parent.name for p in root.glob(f"*/{self.METRICS}")) if root.is_dir() else []
+        return {name: self.read_json(f"{self.EXTERNAL}/{name}/{self.METRICS}") for name in found}
+
+    # ------------------------------------------------------------------ exported models
+    def export_file(self, filename: str) -> Path:
+        """Path of ``export/<filename>`` (an exported model or its record)."""
+        return self.path / self.EXPORT / filename
+
+    def write_export_record(self, variant: str, record: Mapping[str, Any], *, failed: bool = False) -> Path:
+        """Write ``export/<variant>.json`` (``<variant>.failed.json`` for a rejected export)."""
+        check_name(variant, "export variant")
+        if not failed:  # a passing export supersedes an earlier failure's record
+            self.export_file(variant + ".failed.json").unlink(missing_ok=True)
+        return write_json(self.export_file(variant + (".failed.json" if failed else ".json")), record)
+
+    def export_records(self) -> dict[str, dict[str, Any]]:
+        """``{variant: record}`` of every export that passed its checks and whose file is there."""
+        root = self.path / self.EXPORT
+        records = {}
+        for path in sorted(root.glob("*.json")) if root.is_dir() else []:
+            if path.name.endswith(".failed.json"):
+                continue
+            record = self.read_json(f"{self.EXPORT}/{path.name}")
+            if (root / str(record.get("file", ""))).is_file():
+                records[path.stem] = record
+        return records
 
     def read_json(self, name: str) -> dict[str, Any]:
         """Read the JSON object in file ``name``.
@@ -203,3 +280,25 @@ class RunDir:
         if not isinstance(data, dict):
             raise RunError(f"{path} does not hold a JSON object")
         return data
+
+
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+
+
+def check_name(name: str, what: str) -> str:
+    """``name`` if it is safe as one folder or file name (letters, digits, ``._-``, no leading dot).
+
+    Raises:
+        ConfigError: Anything else (an empty name, a path, ``..``).
+
+    Example:
+        >>> check_name("isic2018_test", "external test set")
+        'isic2018_test'
+        >>> check_name("../x", "external test set")
+        Traceback (most recent call last):
+        ...
+        skinbench.errors.ConfigError: bad external test set name '../x': use letters, digits, '.', '_' and '-'
+    """
+    if not _NAME.fullmatch(name or ""):
+        raise ConfigError(f"bad {what} name {name!r}: use letters, digits, '.', '_' and '-'")
+    return name

@@ -121,7 +121,8 @@ def setup_run(config: TrainConfig) -> tuple[Trainer, LoopState]:
     run = RunDir(config.out)
     if config.resume:
         config = run.resume_config(config.to_dict())
-    elif run.has(RunDir.LAST):
+    config = config.with_absolute_paths()  # config.json then works from any folder
+    if not config.resume and run.has(RunDir.LAST):
         raise ConfigError(f"{run.path} already holds a run (last.pt); pass --resume or choose another --out")
     if config.threads:
         torch.set_num_threads(config.threads)
@@ -139,8 +140,9 @@ def setup_run(config: TrainConfig) -> tuple[Trainer, LoopState]:
     trainer = Trainer(ctx, criterion, torch.amp.GradScaler("cuda", enabled=ctx.amp), plan_phases(config))
     if not config.resume:
         return trainer, LoopState()
-    ckpt = run.load_checkpoint(RunDir.LAST, map_location=ctx.device)
-    ctx.model.load_state_dict(ckpt["model"])
+    ckpt = run.load_weights(
+        RunDir.LAST, ctx.model, map_location=ctx.device, require=("optimizer", "scaler", "rng", "state")
+    )
     trainer.scaler.load_state_dict(ckpt["scaler"])
     trainer.resume_optimizer = ckpt["optimizer"]
     set_rng_state(ckpt["rng"])
@@ -255,12 +257,12 @@ def run_phase(trainer: Trainer, state: LoopState, phase: Phase, on_epoch_end: Ep
         row = train_epoch(trainer, net, (train_set, val_set), optimizer, phase, state.epoch + 1)
         improved = state.record(row, config.monitor, config.patience)
         save_epoch(trainer, state, optimizer, improved=improved)
-        if config.progress:
-            _log(
-                f"epoch {row['epoch']} [{phase.name}] train_loss {row['train_loss']:.4f} acc {row['train_acc']:.3f} | "
-                f"val_loss {row['val_loss']:.4f} acc {row['val_acc']:.3f} bal_acc {row['val_balanced_acc']:.3f} | "
-                f"{row['seconds']:.1f}s" + (" | early stop" if state.stopped else "")
-            )
+        # one line per epoch, with or without --no-progress (which hides only the bars)
+        _log(
+            f"epoch {row['epoch']} [{phase.name}] train_loss {row['train_loss']:.4f} acc {row['train_acc']:.3f} | "
+            f"val_loss {row['val_loss']:.4f} acc {row['val_acc']:.3f} bal_acc {row['val_balanced_acc']:.3f} | "
+            f"{row['seconds']:.1f}s" + (" | early stop" if state.stopped else "")
+        )
         if on_epoch_end is not None:
             on_epoch_end(row)
 
@@ -269,7 +271,7 @@ def finish_run(trainer: Trainer, state: LoopState) -> dict[str, Any]:
     """Evaluate the ``best.pt`` weights on the test split; write ``metrics.json`` and ``predictions.csv``."""
     ctx = trainer.ctx
     if ctx.run.has(RunDir.BEST):
-        ctx.model.load_state_dict(ctx.run.load_checkpoint(RunDir.BEST, map_location=ctx.device)["model"])
+        ctx.run.load_weights(RunDir.BEST, ctx.model, map_location=ctx.device)
     metrics, probs = evaluate_model(ctx, epoch=state.best_epoch)
     metrics["timings"] = {"train_seconds": sum(r["seconds"] for r in state.history), **state.timings}
     write_run_metrics(ctx.run, metrics, probs, ctx.splits["test"])

@@ -12,7 +12,7 @@ Typical use::
 or all of it at once: ``load_split_data(root, run / "split.csv", task="dx", image_size=224)``.
 """
 
-from skinbench.data.cache import cached_images, default_cache_dir
+from skinbench.data.cache import RESIZE_RULE, cached_images, decode_image, default_cache_dir, resize_image
 from skinbench.data.dataset import (
     IMAGENET_MEAN,
     IMAGENET_STD,
@@ -49,6 +49,7 @@ __all__ = [
     "IMAGENET_MEAN",
     "IMAGENET_STD",
     "MALIGNANT",
+    "RESIZE_RULE",
     "SPLITS",
     "TASKS",
     "DataError",
@@ -56,6 +57,7 @@ __all__ = [
     "SplitData",
     "cached_images",
     "channel_stats",
+    "decode_image",
     "default_cache_dir",
     "find_image_dirs",
     "load_metadata",
@@ -63,6 +65,7 @@ __all__ = [
     "load_split_data",
     "make_transform",
     "read_split",
+    "resize_image",
     "split_by_lesion",
     "split_summary",
     "task_classes",

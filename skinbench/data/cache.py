@@ -10,12 +10,14 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sys
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
+from tqdm import tqdm
 
 from skinbench.atomic import atomic_path
 from skinbench.data.ham10000 import DataError
@@ -54,15 +56,49 @@ def cache_key(paths: Sequence[str], size: int) -> str:
     return hashlib.sha256(blob).hexdigest()[:32]
 
 
-def _decode(path: str, size: int) -> np.ndarray:
-    """Decode one image to a (size, size, 3) uint8 RGB array (aspect not kept)."""
+#: How every image becomes a model input, in training, evaluation, prediction and export checks.
+RESIZE_RULE = (
+    "decoded to RGB and stretched to size x size (aspect ratio not kept: no crop, no padding) with Pillow's "
+    "bilinear filter (antialiased when shrinking); a JPEG at least twice the size is first decoded at the "
+    "smallest DCT scale still >= size (Pillow draft mode); EXIF orientation is not applied"
+)
+
+
+def resize_image(image: Image.Image, size: int) -> np.ndarray:
+    """An opened image as a (size, size, 3) uint8 RGB array, by :data:`RESIZE_RULE` (aspect not kept).
+
+    Example:
+        >>> resize_image(Image.new("L", (40, 30)), 8).shape
+        (8, 8, 3)
+    """
+    rgb = image.convert("RGB")
+    if rgb.size != (size, size):
+        rgb = rgb.resize((size, size), Image.Resampling.BILINEAR)
+    return np.asarray(rgb, dtype=np.uint8)
+
+
+def decode_image(path: str | Path, size: int) -> np.ndarray:
+    """Decode one image file to a (size, size, 3) uint8 RGB array by :data:`RESIZE_RULE`.
+
+    The one decoder of skinbench: the training cache, ``skinbench predict`` and
+    ``skinbench evaluate --images`` all call it, so an image gives the same pixels in each.
+
+    Raises:
+        OSError: Unreadable or undecodable file (``PIL.UnidentifiedImageError`` is one).
+    """
+    return decode_image_with_size(path, size)[0]
+
+
+def decode_image_with_size(path: str | Path, size: int) -> tuple[np.ndarray, tuple[int, int]]:
+    """:func:`decode_image`, plus the file's own ``(width, height)``."""
     with Image.open(path) as img:
+        original = img.size
         # JPEG draft mode decodes big images at a reduced DCT scale (still >= size)
         img.draft("RGB", (size, size))
-        img = img.convert("RGB")
-        if img.size != (size, size):
-            img = img.resize((size, size), Image.Resampling.BILINEAR)
-        return np.asarray(img, dtype=np.uint8)
+        return resize_image(img, size), original
+
+
+_decode = decode_image
 
 
 def _decode_checked(path: str, size: int) -> np.ndarray:
@@ -70,23 +106,38 @@ def _decode_checked(path: str, size: int) -> np.ndarray:
         return _decode(path, size)
     except (OSError, UnidentifiedImageError, SyntaxError, ValueError) as exc:
         raise DataError(
-            f"cannot decode image {path} ({exc}); replace the file, or leave it out by passing its image_id in skip"
+            f"cannot decode image {path} ({exc}); replace the file, or leave it out with "
+            f"--skip {Path(path).stem} (skinbench train and skinbench split)"
         ) from None
 
 
-def _build(paths: Sequence[str], size: int, target: Path, workers: int) -> None:
+def _build(paths: Sequence[str], size: int, target: Path, workers: int, progress: bool = False) -> None:
     """Decode all images into a temporary .npy next to ``target``, then rename it."""
     with atomic_path(target) as tmp:
         out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(len(paths), size, size, 3))
         # Pillow releases the GIL while decoding and resizing, so threads overlap.
         with ThreadPoolExecutor(max_workers=workers) as pool:
-            for i, pixels in enumerate(pool.map(lambda p: _decode_checked(p, size), paths)):
+            decoded = pool.map(lambda p: _decode_checked(p, size), paths)
+            bar = tqdm(
+                decoded,
+                total=len(paths),
+                desc=f"decode {size}px",
+                unit="img",
+                disable=not progress,
+                leave=False,
+                file=sys.stderr,
+                mininterval=0.5 if sys.stderr.isatty() else 30.0,
+            )
+            for i, pixels in enumerate(bar):
                 out[i] = pixels
+            bar.close()
         out.flush()
         del out
 
 
-def cached_images(paths: Sequence[str], size: int, cache_dir: str | Path | None = None) -> np.ndarray:
+def cached_images(
+    paths: Sequence[str], size: int, cache_dir: str | Path | None = None, *, progress: bool = False
+) -> np.ndarray:
     """Resized uint8 images of ``paths``, decoded once and then read from disk.
 
     The first call decodes every image (squashed to ``size`` x ``size``, as the
@@ -97,6 +148,7 @@ def cached_images(paths: Sequence[str], size: int, cache_dir: str | Path | None 
         paths: Image files; the result keeps their order.
         size: Side of the square output, in pixels.
         cache_dir: Cache folder; default :func:`default_cache_dir`.
+        progress: Show a progress bar (on stderr) while decoding.
 
     Returns:
         A read-only memory-mapped uint8 array of shape (len(paths), size, size, 3).
@@ -131,6 +183,6 @@ def cached_images(paths: Sequence[str], size: int, cache_dir: str | Path | None 
                 return images
         except (OSError, ValueError):
             pass  # a damaged entry (e.g. a full disk) is rebuilt below
-    _build(paths, size, target, workers=min(4, os.cpu_count() or 1))
+    _build(paths, size, target, workers=min(4, os.cpu_count() or 1), progress=progress)
     built: np.ndarray = np.load(target, mmap_mode="r")
     return built

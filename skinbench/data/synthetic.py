@@ -8,6 +8,8 @@ real dataset has several dermoscopy shots of one lesion.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from pathlib import Path
 from typing import Any
 
@@ -15,8 +17,12 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from skinbench.atomic import atomic_path
+from skinbench.atomic import atomic_path, write_json
 from skinbench.data.ham10000 import CLASSES, METADATA_FILE, DataError
+
+#: Written next to the metadata by :func:`write_synthetic`: what it wrote, and the
+#: metadata's checksum, so that ``force`` replaces only a metadata file it wrote itself.
+MARKER_FILE = ".skinbench-synthetic.json"
 
 # sqrt of the real class counts: imbalanced like HAM10000, but every class keeps
 # enough images for a 70/10/20 split of a few hundred images.
@@ -74,7 +80,39 @@ def _draw(rng: np.random.Generator, dx: str, blob: dict[str, Any], size: tuple[i
     return pixels
 
 
-def write_synthetic(out: str | Path, n: int = 700, seed: int = 0, image_size: tuple[int, int] = (200, 150)) -> Path:
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _check_target(out: Path, force: bool) -> None:
+    """Refuse a non-empty ``out`` (unless ``force``) and, always, a metadata file synth did not write."""
+    if not out.exists():
+        return
+    if not out.is_dir():
+        raise DataError(f"{out} exists and is not a folder")
+    if not any(out.iterdir()):
+        return
+    if not force:
+        raise DataError(f"{out} is not empty; choose an empty or new folder, or pass --force to write into it")
+    csv, marker = out / METADATA_FILE, out / MARKER_FILE
+    if not csv.exists():
+        return
+    try:
+        ours = json.loads(marker.read_text()).get("metadata_sha256") == _sha256(csv)
+    except (OSError, ValueError, AttributeError):
+        ours = False
+    if not ours:
+        raise DataError(f"refusing to replace {csv}: skinbench synth did not write it (or it changed since)")
+
+
+def write_synthetic(
+    out: str | Path,
+    n: int = 700,
+    seed: int = 0,
+    image_size: tuple[int, int] = (200, 150),
+    *,
+    force: bool = False,
+) -> Path:
     """Write ``n`` synthetic images in the HAM10000 layout under ``out``.
 
     Writes ``out/HAM10000_metadata.csv`` (lesion_id, image_id, dx, dx_type, age,
@@ -82,25 +120,32 @@ def write_synthetic(out: str | Path, n: int = 700, seed: int = 0, image_size: tu
     ``out/HAM10000_images_part_1/`` and the rest in ``out/HAM10000_images_part_2/``.
     All 7 classes are present (imbalanced like HAM10000, nv the largest), each lesion
     has 1-4 images, and the output is the same for the same arguments. The CSV is
-    written last, so an interrupted run leaves no loadable half-dataset.
+    written after the images, so an interrupted run leaves no loadable half-dataset;
+    then :data:`MARKER_FILE` records the CSV's checksum.
+
+    ``out`` must be new or empty unless ``force``; even with ``force`` an existing
+    ``HAM10000_metadata.csv`` is replaced only when this function wrote it (its checksum
+    matches the marker), never a real dataset's: nothing is written then.
 
     Args:
-        out: Output folder (created if needed; files of the same name are replaced).
+        out: Output folder (created if needed).
         n: Number of images, at least 7.
         seed: Random seed.
         image_size: (width, height) of each JPEG; HAM10000's 200x150 copy by default.
+        force: Write into a non-empty folder (see above).
 
     Returns:
         ``out`` as an absolute path, ready for :func:`~skinbench.data.load_metadata`.
 
     Raises:
-        DataError: ``n`` < 7 or a bad ``image_size``.
+        DataError: ``n`` < 7, a bad ``image_size``, a non-empty ``out`` without ``force``,
+            or a metadata file there that this function did not write.
 
     Example:
         >>> import tempfile
         >>> root = write_synthetic(tempfile.mkdtemp(), n=20, image_size=(40, 30))
         >>> sorted(p.name for p in root.iterdir())
-        ['HAM10000_images_part_1', 'HAM10000_images_part_2', 'HAM10000_metadata.csv']
+        ['.skinbench-synthetic.json', 'HAM10000_images_part_1', 'HAM10000_images_part_2', 'HAM10000_metadata.csv']
     """
     if n < len(CLASSES):
         raise DataError(f"n must be at least {len(CLASSES)} (one image per class), got {n}")
@@ -108,6 +153,7 @@ def write_synthetic(out: str | Path, n: int = 700, seed: int = 0, image_size: tu
     if width < 8 or height < 8:
         raise DataError(f"image size must be at least 8x8, got {width}x{height}")
     out = Path(out).expanduser().absolute()
+    _check_target(out, force)
     parts = [out / "HAM10000_images_part_1", out / "HAM10000_images_part_2"]
     for part in parts:
         part.mkdir(parents=True, exist_ok=True)
@@ -152,4 +198,6 @@ def write_synthetic(out: str | Path, n: int = 700, seed: int = 0, image_size: tu
     meta = pd.DataFrame.from_records(records).sort_values(["lesion_id", "image_id"])
     with atomic_path(out / METADATA_FILE) as tmp:
         meta.to_csv(tmp, index=False)
+    marker = {"n": n, "seed": seed, "image_size": [width, height], "metadata_sha256": _sha256(out / METADATA_FILE)}
+    write_json(out / MARKER_FILE, marker)
     return out

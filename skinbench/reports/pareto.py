@@ -101,11 +101,28 @@ def front_table(frame: pd.DataFrame, *, label: str = "run") -> pd.DataFrame:
     return table
 
 
+#: Point markers by kind of model: eager PyTorch, float32 export, int8 export.
+MARKER_NAMES = {"o": "eager PyTorch", "s": "exported float32", "^": "exported int8"}
+
+
+def marker_of(variant: str) -> str:
+    """The marker of a point: ``o`` eager, ``^`` an int8 export, ``s`` another export.
+
+    Example:
+        >>> marker_of("eager"), marker_of("onnx_fp32"), marker_of("onnx_int8")
+        ('o', 's', '^')
+    """
+    if variant == "eager":
+        return "o"
+    return "^" if "int8" in variant else "s"
+
+
 def plot_fronts(frame: pd.DataFrame, cost: str, out_stem: str | Path, *, label: str = "run") -> list[Path]:
     """Plot the three score-vs-``cost`` fronts side by side; save ``out_stem`` .png and .svg.
 
     Every model is a labelled point; the front is drawn as a step line with its points
-    highlighted; the cost axis is log-scaled.
+    highlighted; the cost axis is log-scaled. A ``variant`` column (``eager``, an export
+    variant such as ``onnx_int8``) sets each point's marker (:func:`marker_of`).
 
     Args:
         frame: As for :func:`front_table`.
@@ -119,16 +136,24 @@ def plot_fronts(frame: pd.DataFrame, cost: str, out_stem: str | Path, *, label: 
     from skinbench.reports.figures import new_figure, save_figure
 
     fig, axes = new_figure(1, len(SCORES), size=(4.2 * len(SCORES), 3.6))
+    kinds = frame["variant"] if "variant" in frame else pd.Series("eager", index=frame.index)
+    markers = kinds.map(marker_of)
     for ax, (score, score_name) in zip(axes, SCORES.items()):
-        data = frame[[label, cost, score]].dropna()
-        data = data[data[cost] > 0]
+        data = frame[[label, cost, score]].assign(marker=markers).dropna()
+        data = data[data[cost] > 0].reset_index(drop=True)
         idx = set(pareto_front(data[cost].tolist(), data[score].tolist()))
-        on = [i for i in range(len(data)) if i in idx]
-        off = [i for i in range(len(data)) if i not in idx]
-        ax.scatter(data[cost].iloc[off], data[score].iloc[off], color="0.6", label="dominated", zorder=2)
-        front = data.iloc[on].sort_values(cost)
+        data["on"] = [i in idx for i in range(len(data))]
+        front = data[data["on"]].sort_values(cost)
         ax.step(front[cost], front[score], where="post", color="C3", lw=1.5, zorder=1)
-        ax.scatter(front[cost], front[score], color="C3", s=50, label="Pareto front", zorder=3)
+        for marker, group in data.groupby("marker", sort=False):
+            off, on = group[~group["on"]], group[group["on"]]
+            ax.scatter(off[cost], off[score], color="0.6", marker=str(marker), zorder=2)
+            ax.scatter(on[cost], on[score], color="C3", s=50, marker=str(marker), zorder=3)
+        ax.scatter([], [], color="0.6", label="dominated")
+        ax.scatter([], [], color="C3", s=50, label="Pareto front")
+        if markers.nunique() > 1:
+            for marker in dict.fromkeys(markers):
+                ax.scatter([], [], color="k", marker=marker, label=MARKER_NAMES[marker])
         for _, row in data.iterrows():
             ax.annotate(str(row[label]), (row[cost], row[score]), textcoords="offset points", xytext=(4, 4), fontsize=7)
         if len(data):

@@ -8,7 +8,9 @@ Layout of the output folder::
     figures/<run>/{curves,confusion,roc}.{png,svg}   Figs. 4-7 of the paper, per run
     figures/pareto_{macs,params,latency_ms}.{png,svg}
 
-Costs of the runs are counted at each run's own image size; Tables III and IV use the
+``tables/`` also holds ``external`` (runs on external labelled test sets) and
+``deployed`` (exported models: size, onnxruntime speed, memory, accuracy) when a run
+has them. Costs of the runs are counted at each run's own image size; Tables III and IV use the
 paper's 224 px and 7 classes.
 """
 
@@ -23,6 +25,7 @@ import pandas as pd
 from skinbench.atomic import write_json, write_text
 from skinbench.cost import SpeedOptions, count, epoch_seconds, model_cost
 from skinbench.reports import figures, pareto
+from skinbench.reports.deployment import accuracy_extras, deployed_table, external_table, pareto_points
 from skinbench.reports.formats import to_records, write_table
 from skinbench.reports.paper import PAPER_IMAGE_SIZE, PAPER_NUM_CLASSES
 from skinbench.reports.render import Block, Heading, Image, Table, Text, to_html_report, to_markdown_report
@@ -58,7 +61,11 @@ ACCURACY_COLUMNS = [
     "balanced_accuracy",
     "f1_macro",
     "auc_macro",
+    "mel_auroc",
+    "mel_sens_spec80",
+    "mel_sens_spec90",
     "baseline_accuracy",
+    "note",
 ]
 
 
@@ -107,6 +114,7 @@ def run_row(run: RunRecord, speed: SpeedOptions | None, cache: CostCache | None 
             "f1_macro": m["f1"]["macro"],
             "auc_macro": m["auc_macro"],
             "baseline_accuracy": (m.get("baseline") or {}).get("accuracy"),
+            **accuracy_extras(m),
         }
     )
     return row
@@ -169,6 +177,8 @@ def build_report(
         m: count(m, image_size=PAPER_IMAGE_SIZE, num_outputs=PAPER_NUM_CLASSES) for m in ("custom_cnn", "resnet50_tl")
     }
     cnn_run, tl_run = _first(runs, "custom_cnn"), _first(runs, "resnet50_tl")
+    deployed = deployed_table(runs, frame, speed)
+    points = pareto_points(frame, deployed)
     frames: dict[str, pd.DataFrame] = {
         "runs": frame,
         "cost": frame[
@@ -186,8 +196,13 @@ def build_report(
             tl_note=_describe(tl_run) if tl_run else "",
         ),
         "deviation": deviation_table(frame, base),
-        "pareto": pareto.front_table(frame.drop(columns=[] if speed else ["latency_ms"])),
+        "pareto": pareto.front_table(points.drop(columns=[] if speed else ["latency_ms"])),
     }
+    external = external_table(runs)
+    if not external.empty:
+        frames["external"] = external
+    if not deployed.empty:
+        frames["deployed"] = deployed
     files: list[str] = []
     for name, f in frames.items():
         files += [str(p.relative_to(out)) for p in write_table(f, out / "tables", name).values()]
@@ -204,7 +219,7 @@ def build_report(
         files += figs[run.name]
     costs = [c for c in pareto.COSTS if c != "latency_ms" or speed is not None]
     for cost in costs:
-        files += [str(p.relative_to(out)) for p in pareto.plot_fronts(frame, cost, out / "figures" / f"pareto_{cost}")]
+        files += [str(p.relative_to(out)) for p in pareto.plot_fronts(points, cost, out / "figures" / f"pareto_{cost}")]
 
     write_json(out / "numbers.json", {k: to_records(v) for k, v in frames.items()})
     blocks = _blocks(runs, frames, costs, base, speed, command)
@@ -256,6 +271,13 @@ def _blocks(
             caption="scores are fractions; baseline_accuracy: always predicting the most frequent training class",
             files="tables/accuracy",
         ),
+        Text(
+            "`mel_*`: melanoma vs rest on the melanoma probability (dx task): AUROC, and sensitivity at 80% "
+            "and 90% specificity read off the ROC curve (linear interpolation between ROC points). `note` flags "
+            "a model that predicts one class for every test image."
+        ),
+        *_external_blocks(frames),
+        *_deployed_blocks(frames, speed),
         Heading("Table III: total parameters"),
         Text(
             "Recomputed with flopcount at 224 px and 7 classes for the models skinbench builds; the other "
@@ -293,3 +315,47 @@ def _blocks(
             Image(f"figures/{run.name}/roc.png", f"{run.name}: one-vs-rest ROC curves (Fig. 7)"),
         ]
     return b
+
+
+def _external_blocks(frames: dict[str, pd.DataFrame]) -> list[Block]:
+    if "external" not in frames:
+        return [
+            Heading("External test sets"),
+            Text("None evaluated (`skinbench evaluate RUN --images DIR --labels CSV`, e.g. the ISIC 2018 test set)."),
+        ]
+    return [
+        Heading("External test sets"),
+        Text(
+            "Each run's `best.pt` on external labelled images (`RUN/external/<set>/metrics.json`), preprocessed "
+            "exactly as in training (every image stretched to a square); `test_balanced_accuracy` is the run's "
+            "own test split, for comparison."
+        ),
+        Table(frames["external"], files="tables/external"),
+    ]
+
+
+def _deployed_blocks(frames: dict[str, pd.DataFrame], speed: SpeedOptions | None) -> list[Block]:
+    if "deployed" not in frames:
+        return [
+            Heading("Deployed models"),
+            Text("None exported (`skinbench export RUN --format onnx [--int8]`)."),
+        ]
+    how = (
+        "not measured (`--no-speed`)"
+        if speed is None
+        else f"onnxruntime (CPUExecutionProvider) or TorchScript on the CPU with {speed.threads or 'default'} "
+        f"thread(s), {speed.warmup} warm-up calls then the median of {speed.repeats}; latency at batch 1, "
+        f"throughput at batch {speed.batch}; `peak_memory_mb`: peak RSS growth of a fresh process that loads "
+        "the file and runs both batches; `cuda_latency_ms` only where CUDA is available"
+    )
+    return [
+        Heading("Deployed models"),
+        Text(
+            "Every exported model (`RUN/export/<variant>.json`): file size, speed " + how + ". Accuracy on the "
+            "run's test split by the exported model itself (`accuracy_pytorch`: the same weights in PyTorch); "
+            "`max_abs_diff`/`argmax_agreement`: its class probabilities against PyTorch's. MACs are flopcount's "
+            "count of the float model: an int8 model does the same MACs in int8 arithmetic. On the Pareto "
+            "figures, circles are eager PyTorch, squares float32 exports, triangles int8."
+        ),
+        Table(frames["deployed"], files="tables/deployed"),
+    ]

@@ -6,7 +6,7 @@ File names, ``history.csv``'s columns and the JSON reading come from
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +50,8 @@ class RunRecord:
         config: ``config.json`` as a dict.
         history: ``history.csv``.
         metrics: ``metrics.json`` as a dict.
+        external: ``{name: metrics}`` of the external test sets (``external/<name>/metrics.json``).
+        exports: ``{variant: record}`` of the exported models (``export/<variant>.json``).
     """
 
     path: Path
@@ -57,6 +59,8 @@ class RunRecord:
     config: dict[str, Any]
     history: pd.DataFrame
     metrics: dict[str, Any]
+    external: dict[str, dict[str, Any]] = field(default_factory=dict)
+    exports: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def model(self) -> str:
@@ -74,7 +78,8 @@ def load_run(path: str | Path) -> RunRecord:
 
     Args:
         path: A folder written by ``skinbench train`` (``config.json``, ``history.csv``,
-            ``metrics.json``; ``split.csv``, checkpoints and ``predictions.csv`` are not needed).
+            ``metrics.json``; ``split.csv``, checkpoints and ``predictions.csv`` are not needed;
+            ``external/`` and ``export/`` are read when present).
 
     Returns:
         The run.
@@ -102,7 +107,15 @@ def load_run(path: str | Path) -> RunRecord:
         raise RunError(f"{metrics_path} lacks {', '.join(absent)} (incompatible version)")
     # config.json stays a dict: a report reads runs of other versions, whose fields may differ
     config = run.read_json(RunDir.CONFIG)
-    return RunRecord(path=run.path, name=run.name, config=config, history=run.read_history(), metrics=metrics)
+    return RunRecord(
+        path=run.path,
+        name=run.name,
+        config=config,
+        history=run.read_history(),
+        metrics=metrics,
+        external=run.external_metrics(),
+        exports=run.export_records(),
+    )
 
 
 def load_runs(paths: list[str | Path]) -> list[RunRecord]:

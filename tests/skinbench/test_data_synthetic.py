@@ -26,6 +26,7 @@ from skinbench.data import (
 
 def test_layout_matches_ham10000(synthetic_root: Path) -> None:
     assert sorted(p.name for p in synthetic_root.iterdir()) == [
+        ".skinbench-synthetic.json",  # what synth wrote, so --force never replaces another metadata file
         "HAM10000_images_part_1",
         "HAM10000_images_part_2",
         "HAM10000_metadata.csv",

@@ -10,6 +10,7 @@ from skinbench import cli, errors
 from skinbench.errors import (
     ConfigError,
     DataError,
+    ExportError,
     ModelError,
     PretrainedUnavailable,
     RunError,
@@ -28,6 +29,7 @@ def test_every_error_is_a_skinbench_error_and_keeps_its_builtin_base() -> None:
         UnknownModelError: ValueError,
         PretrainedUnavailable: RuntimeError,
         RunError: ValueError,
+        ExportError: RuntimeError,
         ZeroBaselineError: ZeroDivisionError,
     }
     assert set(builtin) | {ModelError, SkinbenchError} == {

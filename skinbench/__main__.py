@@ -1,0 +1,7 @@
+"""``python -m skinbench``: the ``skinbench`` command line."""
+
+import sys
+
+from skinbench.cli import main
+
+sys.exit(main())

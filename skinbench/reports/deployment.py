@@ -1,0 +1,165 @@
+"""The report's tables beyond the test split: external test sets, deployed (exported) models, Pareto points.
+
+* :func:`external_table`: every run on every external labelled test set it was evaluated
+  on (``RUN/external/<name>/metrics.json``), melanoma vs rest included;
+* :func:`deployed_table`: every exported model (``RUN/export/<variant>.json``) with its
+  file size, onnxruntime/TorchScript speed and memory (:mod:`skinbench.deployed_cost`),
+  its test accuracy, and its agreement with PyTorch;
+* :func:`pareto_points`: the eager runs plus the deployed variants, one point each, so the
+  Pareto fronts show float and int8 models side by side.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+from skinbench.cost import SpeedOptions
+from skinbench.evaluate import single_class
+from skinbench.reports.runs import RunRecord
+
+__all__ = [
+    "DEPLOYED_COLUMNS",
+    "EXTERNAL_COLUMNS",
+    "accuracy_extras",
+    "deployed_table",
+    "external_table",
+    "pareto_points",
+]
+
+EXTERNAL_COLUMNS = [
+    "run",
+    "model",
+    "set",
+    "layout",
+    "n",
+    "accuracy",
+    "balanced_accuracy",
+    "f1_macro",
+    "auc_macro",
+    "mel_auroc",
+    "mel_sens_spec80",
+    "mel_sens_spec90",
+    "test_balanced_accuracy",
+    "note",
+]
+DEPLOYED_COLUMNS = [
+    "run",
+    "model",
+    "variant",
+    "precision",
+    "file_mb",
+    "params",
+    "macs",
+    "macs_note",
+    "latency_ms",
+    "throughput",
+    "batch",
+    "peak_memory_mb",
+    "speed_device",
+    "cuda_latency_ms",
+    "accuracy",
+    "balanced_accuracy",
+    "f1_macro",
+    "mel_auroc",
+    "accuracy_pytorch",
+    "max_abs_diff",
+    "argmax_agreement",
+]
+
+
+def accuracy_extras(metrics: dict[str, Any]) -> dict[str, Any]:
+    """Melanoma-vs-rest scores and the collapsed-model note of one ``metrics.json``.
+
+    Example:
+        >>> accuracy_extras({"classes": ["a", "b"], "confusion_matrix": [[2, 0], [3, 0]]})["note"]
+        'predicts a for every image'
+    """
+    mel = metrics.get("melanoma") or {}
+    collapsed = single_class(metrics)
+    return {
+        "mel_auroc": mel.get("auroc"),
+        "mel_sens_spec80": mel.get("sens_at_spec_80"),
+        "mel_sens_spec90": mel.get("sens_at_spec_90"),
+        "note": f"predicts {collapsed} for every image" if collapsed else "",
+    }
+
+
+def external_table(runs: list[RunRecord]) -> pd.DataFrame:
+    """One row per (run, external test set); ``test_balanced_accuracy`` is the run's own test split's."""
+    rows = []
+    for run in runs:
+        for name, m in run.external.items():
+            rows.append(
+                {
+                    "run": run.name,
+                    "model": run.model,
+                    "set": name,
+                    "layout": m.get("layout"),
+                    "n": m["n"],
+                    "accuracy": m["accuracy"],
+                    "balanced_accuracy": m["balanced_accuracy"],
+                    "f1_macro": m["f1"]["macro"],
+                    "auc_macro": m["auc_macro"],
+                    **accuracy_extras(m),
+                    "test_balanced_accuracy": run.metrics["balanced_accuracy"],
+                }
+            )
+    table: pd.DataFrame = pd.DataFrame(rows, columns=EXTERNAL_COLUMNS)
+    return table
+
+
+def deployed_table(runs: list[RunRecord], frame: pd.DataFrame, speed: SpeedOptions | None) -> pd.DataFrame:
+    """One row per exported model of every run; ``frame`` is the runs table (for params and MACs).
+
+    Speed and memory are measured when ``speed`` is given; file size and test accuracy
+    always come from the export records.
+    """
+    from skinbench.deployed_cost import INT8_MACS_NOTE, measure_exported
+
+    eager = frame.set_index("run")
+    rows = []
+    for run in runs:
+        for variant, record in run.exports.items():
+            size = int(record["preprocessing"]["image_size"])
+            path = run.path / "export" / record["file"]
+            try:
+                cost = measure_exported(path, record["format"], size, speed=speed)
+            except ImportError:  # copied run folder, no onnxruntime here: size and accuracy only
+                cost = measure_exported(path, record["format"], size, speed=None)
+            test, parity = record["test"], record["parity"]
+            int8 = record["precision"] == "int8"
+            rows.append(
+                {
+                    "run": run.name,
+                    "model": run.model,
+                    "variant": variant,
+                    "precision": record["precision"],
+                    **cost,
+                    "params": eager.at[run.name, "params"],
+                    "macs": eager.at[run.name, "macs"],
+                    "macs_note": INT8_MACS_NOTE if int8 else "float",
+                    "accuracy": test["accuracy"],
+                    "balanced_accuracy": test["balanced_accuracy"],
+                    "f1_macro": test["f1_macro"],
+                    "mel_auroc": (test.get("melanoma") or {}).get("auroc"),
+                    "accuracy_pytorch": record["test_pytorch"]["accuracy"],
+                    "max_abs_diff": parity["max_abs_diff"],
+                    "argmax_agreement": parity["argmax_agreement"],
+                }
+            )
+    table: pd.DataFrame = pd.DataFrame(rows, columns=DEPLOYED_COLUMNS)
+    return table
+
+
+def pareto_points(frame: pd.DataFrame, deployed: pd.DataFrame) -> pd.DataFrame:
+    """The runs (``variant`` ``eager``) plus each deployed model as ``<run> [<variant>]``."""
+    points: pd.DataFrame = frame.assign(variant="eager")
+    if deployed.empty:
+        return points
+    extra = deployed.assign(run=deployed["run"] + " [" + deployed["variant"] + "]")
+    both: pd.DataFrame = pd.concat(
+        [points, extra[[c for c in extra.columns if c in points.columns]]], ignore_index=True
+    )
+    return both
