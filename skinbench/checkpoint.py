@@ -7,6 +7,7 @@ tuples or dicts (configuration as a plain dict, RNG states as tensors).
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +42,9 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     if path.stat().st_size == 0:
         raise RunError(f"cannot load checkpoint {path}: the file is empty (interrupted copy or full disk?)")
     try:
-        ckpt = torch.load(path, map_location=map_location, weights_only=True)
+        with warnings.catch_warnings():  # garbage bytes read as an unknown pickle protocol warn first
+            warnings.filterwarnings("ignore", message="Detected pickle protocol")
+            ckpt = torch.load(path, map_location=map_location, weights_only=True)
     except OSError:
         raise
     except Exception as exc:  # torch raises RuntimeError, EOFError, UnpicklingError, KeyError... on bad bytes

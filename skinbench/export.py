@@ -268,8 +268,21 @@ def describe(record: dict[str, Any]) -> str:
     )
 
 
-def export_command(*, format: str, atol: float | None, min_agreement: float | None, int8: bool, **kwargs: Any) -> int:
+def export_command(
+    *,
+    run: str,
+    format: str,
+    int8: bool,
+    checkpoint: str,
+    calibration: int,
+    atol: float | None,
+    min_agreement: float | None,
+    data: str | None,
+) -> int:
     """``skinbench export``: :func:`export_run` with the tolerance overrides; prints :func:`describe`."""
     tolerance = tolerance_for(int8, atol=atol, min_agreement=min_agreement)
-    print(describe(export_run(fmt=format, int8=int8, tolerance=tolerance, **kwargs)))
+    record = export_run(
+        run, format, int8=int8, checkpoint=checkpoint, tolerance=tolerance, calibration=calibration, data=data
+    )
+    print(describe(record))
     return 0

@@ -200,6 +200,7 @@ class Predictor:
         bar.close()
         columns = ["image", "source", "status", "error", "width", "height", "pred", *self.prob_columns]
         table: pd.DataFrame = pd.DataFrame(rows, columns=columns)
+        table[["width", "height"]] = table[["width", "height"]].astype("Int64")  # empty for errors, not NaN floats
         return table
 
     @property

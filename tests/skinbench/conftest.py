@@ -34,3 +34,24 @@ def synthetic_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from skinbench.data.synthetic import write_synthetic
 
     return write_synthetic(tmp_path_factory.mktemp("synthetic") / "ham10000", n=SYNTHETIC_N, seed=0)
+
+
+@pytest.fixture(scope="session")
+def trained_run(synthetic_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A finished custom_cnn run (16 px, 3 epochs) on the synthetic set; copy it before writing into it."""
+    import torch
+
+    from skinbench.config import TrainConfig
+    from skinbench.train import main
+
+    run = tmp_path_factory.mktemp("trained") / "cnn16"
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        config = TrainConfig(
+            data=str(synthetic_root), out=str(run), image_size=16, epochs=3, lr=2e-3, progress=False, patience=0
+        )
+        main(config)
+    finally:
+        torch.set_num_threads(before)
+    return run
