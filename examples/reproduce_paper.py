@@ -81,7 +81,8 @@ def prepare_data(plan: Plan) -> Path:
         return plan.data
     root = plan.out / "data"
     if not (root / "HAM10000_metadata.csv").is_file():
-        write_synthetic(root, n=plan.n_synthetic, seed=plan.seed, image_size=plan.synthetic_size)
+        # force: an interrupted earlier write left images but no metadata (force never replaces metadata)
+        write_synthetic(root, n=plan.n_synthetic, seed=plan.seed, image_size=plan.synthetic_size, force=True)
         print(f"wrote {plan.n_synthetic} synthetic images to {root}")
     return root
 
