@@ -148,3 +148,23 @@ def test_export_refusals(run: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(ExportError, match=r"pip install 'flopcount\[export\]'"):
         export_run(run, "onnx")
     assert not (run / "export").exists()
+
+
+@pytest.mark.slow
+def test_deployed_cost_example_exports_and_reports(run: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import importlib.util
+    import sys
+
+    path = Path(__file__).resolve().parents[2] / "examples" / "deployed_cost.py"
+    spec = importlib.util.spec_from_file_location("example_deployed_cost", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    out = run.parent / "deployed"
+    assert module.main([str(run), "--out", str(out), "--batch", "2", "--repeats", "1", "--warmup", "0"]) == 0
+    printed = capsys.readouterr().out
+    assert "run: onnx_fp32: onnx_fp32.onnx" in printed and "run: onnx_int8" in printed and "report: " in printed
+    deployed = json.loads((out / "tables" / "deployed.json").read_text())
+    assert [r["variant"] for r in deployed] == ["onnx_fp32", "onnx_int8"] and all(r["latency_ms"] > 0 for r in deployed)
+    assert module.main([str(run), "--out", str(out), "--no-int8", "--batch", "2", "--repeats", "1"]) == 0
+    assert "onnx_fp32 reused" in capsys.readouterr().out
