@@ -44,6 +44,9 @@ RESUMABLE_CHANGES = frozenset(
         "device",
         "progress",
         "cache_dir",
+        "dist_backend",
+        "world_size",
+        "per_rank_batch_size",
     }
 )
 
@@ -91,6 +94,11 @@ class TrainConfig:
             :func:`skinbench.data.default_cache_dir` (``$SKINBENCH_CACHE`` or ~/.cache/skinbench).
         progress: Show tqdm progress bars.
         resume: Continue the run in ``out`` from its last.pt.
+        dist_backend: torch.distributed backend under torchrun: ``auto`` (NCCL on CUDA,
+            else Gloo), ``nccl`` or ``gloo`` (see :mod:`skinbench.distributed`).
+        world_size: Processes that trained the run (last launch); resolved by training.
+        per_rank_batch_size: ``batch_size / world_size``, the batch of each process;
+            ``batch_size`` is the global batch. Resolved by training.
         skip: image_ids left out of the dataset (e.g. JPEGs that cannot be decoded).
         split_file: A split CSV written by ``skinbench split`` to use instead of making
             one; copied into the run folder as ``split.csv``. None: split with
@@ -128,6 +136,9 @@ class TrainConfig:
     resume: bool = False
     skip: list[str] = field(default_factory=list)
     split_file: str | None = None
+    dist_backend: str = "auto"
+    world_size: int = 1
+    per_rank_batch_size: int | None = None
     mean: list[float] | None = field(default=None)
     std: list[float] | None = field(default=None)
 
@@ -162,6 +173,8 @@ class TrainConfig:
         if not (math.isfinite(self.weight_decay) and self.weight_decay >= 0):
             raise ConfigError(f"weight_decay must be a finite number >= 0, got {self.weight_decay}")
         check_device(self.device)
+        if self.dist_backend not in ("auto", "nccl", "gloo"):
+            raise ConfigError(f"dist_backend must be one of auto, nccl, gloo, got {self.dist_backend!r}")
         if len(self.fractions) != 3 or abs(sum(self.fractions) - 1) > 1e-6 or min(self.fractions) <= 0:
             raise ConfigError(f"fractions must be three positive numbers summing to 1, got {self.fractions}")
 

@@ -9,12 +9,13 @@ the same split, images, normalisation, device rule and loader settings it was tr
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, Dataset, RandomSampler
+from torch.utils.data import DataLoader, Dataset, RandomSampler, Subset
 
 from skinbench.config import TrainConfig, check_device
 from skinbench.data import (
@@ -29,9 +30,12 @@ from skinbench.data import (
     task_outputs,
 )
 from skinbench.data.batching import MergedLastBatchSampler
+from skinbench.distributed import DistEnv, in_turn, local_device
+from skinbench.engine import predict
 from skinbench.errors import ConfigError
 from skinbench.models import build_model, is_transfer
 from skinbench.rundir import RunDir
+from skinbench.sharding import ShardedBatchSampler, gather_rows, shard
 
 __all__ = ["Item", "RunContext", "build_context", "normalisation", "resolve_device"]
 
@@ -75,6 +79,7 @@ class RunContext:
         device: Where the model and batches live.
         model: The model, on ``device`` (channels_last on CUDA when configured).
         splits: The train/val/test images and labels.
+        dist: This process's place in a torchrun job (rank 0 of 1 for a single process).
     """
 
     config: TrainConfig
@@ -82,6 +87,7 @@ class RunContext:
     device: torch.device
     model: nn.Module
     splits: dict[str, SplitData]
+    dist: DistEnv = field(default_factory=DistEnv)
 
     @property
     def classes(self) -> tuple[str, ...]:
@@ -109,7 +115,9 @@ class RunContext:
         """Batches of ``dataset``; a shuffled order depends only on ``seed``.
 
         ``shuffle`` makes a training loader: a random order, and a last batch of one
-        image joins the batch before it (see :mod:`skinbench.data.batching`).
+        image joins the batch before it (see :mod:`skinbench.data.batching`). Under
+        torchrun each process gets its share of every global batch
+        (:class:`~skinbench.sharding.ShardedBatchSampler`).
         """
         generator = torch.Generator().manual_seed(seed)
         common: dict[str, Any] = {
@@ -121,14 +129,31 @@ class RunContext:
             return DataLoader(dataset, batch_size=self.config.batch_size, **common)
         # the generator draws the workers' base seed, then the order: as DataLoader(shuffle=True) does
         order = RandomSampler(dataset, generator=generator)  # type: ignore[arg-type]
-        return DataLoader(
-            dataset,
-            batch_sampler=MergedLastBatchSampler(order, self.config.batch_size),
-            **common,
-        )
+        batches: MergedLastBatchSampler | ShardedBatchSampler = MergedLastBatchSampler(order, self.config.batch_size)
+        if self.dist.distributed:
+            batches = ShardedBatchSampler(order, self.config.batch_size, self.dist)
+        return DataLoader(dataset, batch_sampler=batches, **common)
+
+    def predict(
+        self, model: nn.Module, dataset: Dataset[Item], *, criterion: nn.Module | None = None, desc: str = "eval"
+    ) -> tuple[np.ndarray, np.ndarray, float]:
+        """:func:`skinbench.engine.predict` of ``model`` over all of ``dataset``, in dataset order.
+
+        Under torchrun each process predicts its :func:`~skinbench.sharding.shard`
+        and every process gets all rows, each image exactly once; the loss is the mean
+        over the whole dataset.
+        """
+        part = shard(len(dataset), self.dist)  # type: ignore[arg-type]
+        data = Subset(dataset, part) if self.dist.distributed else dataset
+        kw: dict[str, Any] = {"amp": self.amp, "channels_last": self.channels_last, "progress": self.config.progress}
+        y, probs, loss = predict(model, self.loader(data), self.device, criterion=criterion, desc=desc, **kw)
+        if not self.dist.distributed:
+            return y, probs, loss
+        y, probs, losses = gather_rows(self.dist, part, y, probs, np.full(len(y), loss))
+        return y, probs, float(np.mean(losses))
 
 
-def build_context(config: TrainConfig, run: RunDir, *, pretrained: bool) -> RunContext:
+def build_context(config: TrainConfig, run: RunDir, *, pretrained: bool, dist: DistEnv | None = None) -> RunContext:
     """Resolve the device, build the model, load the split data and the normalisation of a run.
 
     The model is built right after ``torch.manual_seed(config.seed)``, so its initial
@@ -141,31 +166,35 @@ def build_context(config: TrainConfig, run: RunDir, *, pretrained: bool) -> RunC
         run: The run folder.
         pretrained: Load ImageNet weights into a transfer model's backbone (training);
             evaluation loads a checkpoint instead.
+        dist: The torchrun job (training under torchrun): the model goes to this process's
+            GPU, and rank 0 makes the split file and the image cache before the others read them.
 
     Raises:
         ConfigError: CUDA asked for but unavailable.
         skinbench.errors.ModelError: Unknown model, or ImageNet weights unavailable.
         skinbench.errors.DataError: Missing or invalid data.
     """
-    device = resolve_device(config.device)
+    dist = dist or DistEnv()
+    device = local_device(resolve_device(config.device), dist)
     torch.manual_seed(config.seed)
     model = build_model(config.model, task_outputs(config.task), pretrained=pretrained, image_size=config.image_size)
-    splits = load_split_data(
-        config.data,
-        run.split_path,
-        task=config.task,
-        image_size=config.image_size,
-        fractions=config.fractions,
-        seed=config.seed,
-        cache_dir=config.cache_dir,
-        skip=config.skip,
-        split_file=config.split_file,
-        progress=config.progress,
-    )
+    with in_turn(dist):  # rank 0 makes split.csv and the image cache, the other processes read them
+        splits = load_split_data(
+            config.data,
+            run.split_path,
+            task=config.task,
+            image_size=config.image_size,
+            fractions=config.fractions,
+            seed=config.seed,
+            cache_dir=config.cache_dir,
+            skip=config.skip,
+            split_file=config.split_file,
+            progress=config.progress,
+        )
     if config.mean is None or config.std is None:
         mean, std = normalisation(config, splits["train"])
         config = dataclasses.replace(config, mean=mean, std=std)
     model.to(device)
     if config.channels_last and device.type == "cuda":
         model.to(memory_format=torch.channels_last)
-    return RunContext(config=config, run=run, device=device, model=model, splits=splits)
+    return RunContext(config=config, run=run, device=device, model=model, splits=splits, dist=dist)

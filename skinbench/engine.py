@@ -117,6 +117,7 @@ def train_one_epoch(
     channels_last: bool = False,
     desc: str = "train",
     progress: bool = False,
+    loss_scale: Sequence[float] | None = None,
 ) -> dict[str, float]:
     """Train ``model`` for one pass over ``loader``.
 
@@ -131,25 +132,28 @@ def train_one_epoch(
         channels_last: channels_last inputs (4-D inputs only).
         desc: Progress bar label.
         progress: Show a tqdm bar with the running loss and accuracy.
+        loss_scale: Per step, a factor on the loss before ``backward`` (not on the loss
+            reported); see :meth:`skinbench.sharding.ShardedBatchSampler.loss_scales`.
 
     Returns:
-        ``{"loss": mean loss per sample, "acc": accuracy}`` over the epoch.
+        ``{"loss": mean loss per sample, "acc": accuracy, "n": samples}`` over the epoch.
     """
     model.train()
     total_loss, correct, seen = 0.0, 0, 0
     bar = _batches(loader, desc, progress)
-    for x, y in bar:
+    for step, (x, y) in enumerate(bar):
         x, y = _to_device(x, device, channels_last), y.to(device, non_blocking=True)
         with _autocast(device, amp):
             logits = model(x)
             loss = criterion(logits, y)
         optimizer.zero_grad(set_to_none=True)
+        scaled = loss if loss_scale is None or loss_scale[step] == 1 else loss * loss_scale[step]
         if scaler is not None and scaler.is_enabled():
-            scaler.scale(loss).backward()
+            scaler.scale(scaled).backward()
             scaler.step(optimizer)
             scaler.update()
         else:
-            loss.backward()
+            scaled.backward()
             optimizer.step()
         n = len(y)
         total_loss += float(loss.detach()) * n
@@ -157,7 +161,7 @@ def train_one_epoch(
         seen += n
         bar.set_postfix(loss=f"{total_loss / seen:.4f}", acc=f"{correct / seen:.3f}", refresh=False)
     bar.close()
-    return {"loss": total_loss / max(seen, 1), "acc": correct / max(seen, 1)}
+    return {"loss": total_loss / max(seen, 1), "acc": correct / max(seen, 1), "n": seen}
 
 
 @torch.no_grad()
@@ -220,6 +224,16 @@ def evaluate(
         desc=desc,
         progress=progress,
     )
+    return scores(y, probs, loss)
+
+
+def scores(y: np.ndarray, probs: np.ndarray, loss: float) -> dict[str, float]:
+    """``{"loss", "acc", "balanced_acc"}`` of labels ``y`` and class probabilities ``probs``.
+
+    Example:
+        >>> scores(np.array([0, 1]), np.array([[0.9, 0.1], [0.8, 0.2]]), 0.5)
+        {'loss': 0.5, 'acc': 0.5, 'balanced_acc': 0.5}
+    """
     pred = probs.argmax(1)
     return {
         "loss": loss,

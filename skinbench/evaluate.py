@@ -53,7 +53,6 @@ from sklearn import metrics as skm
 
 from skinbench.context import RunContext, build_context
 from skinbench.data import SplitData
-from skinbench.engine import predict
 from skinbench.rundir import RunDir
 
 __all__ = [
@@ -280,15 +279,7 @@ def evaluate_model(ctx: RunContext, *, epoch: int, checkpoint: str = RunDir.BEST
         ``(metrics, probs)``: the ``metrics.json`` content (without ``timings``) and the
         test class probabilities (N, K).
     """
-    y, probs, _ = predict(
-        ctx.model,
-        ctx.loader(ctx.dataset("test")),
-        ctx.device,
-        amp=ctx.amp,
-        channels_last=ctx.channels_last,
-        desc="test",
-        progress=ctx.config.progress,
-    )
+    y, probs, _ = ctx.predict(ctx.model, ctx.dataset("test"), desc="test")  # under torchrun: every image once
     config, classes = ctx.config, ctx.classes
     majority = int(np.bincount(ctx.splits["train"].labels, minlength=len(classes)).argmax())
     metrics: dict[str, Any] = {

@@ -30,10 +30,15 @@ history); ``--resume`` reloads it and continues with the next epoch, which there
 gives the same final weights as an uninterrupted run.
 
 Run folder: see :mod:`skinbench.rundir` (``history.csv`` has :data:`HISTORY_COLUMNS`).
+
+Under ``torchrun`` the same loop runs in every process with DistributedDataParallel;
+what changes (global batch, sharded evaluation, rank 0 alone writing) is in
+:mod:`skinbench.distributed`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 import time
 from collections.abc import Callable
@@ -42,18 +47,20 @@ from typing import Any
 
 import torch
 from torch import nn
-from torch.utils.data import Dataset, TensorDataset
+from torch.utils.data import Dataset, Subset, TensorDataset
 from tqdm import tqdm
 
 from skinbench.checkpoint import rng_state, set_rng_state
 from skinbench.config import TrainConfig
-from skinbench.context import Item, RunContext, build_context
-from skinbench.engine import evaluate, extract_features, make_criterion, train_one_epoch
+from skinbench.context import Item, RunContext, build_context, resolve_device
+from skinbench.distributed import DistEnv, barrier, check_batch, rank_seed, session, sum_over_ranks, unwrap, wrap
+from skinbench.engine import evaluate, extract_features, make_criterion, scores, train_one_epoch
 from skinbench.errors import ConfigError
-from skinbench.evaluate import evaluate_model, write_run_metrics
+from skinbench.evaluate import evaluate_model, metrics_summary, write_run_metrics
 from skinbench.models import TransferModel, is_transfer
 from skinbench.rundir import HISTORY_COLUMNS, RunDir
 from skinbench.schedule import LoopState, Phase, plan_phases
+from skinbench.sharding import ShardedBatchSampler, gather_rows, shard
 
 __all__ = [
     "HISTORY_COLUMNS",
@@ -67,6 +74,7 @@ __all__ = [
     "run_phase",
     "save_epoch",
     "setup_run",
+    "train_command",
     "train_epoch",
     "train_one_epoch",
 ]
@@ -104,12 +112,19 @@ def _log(message: str) -> None:
     tqdm.write(message, file=sys.stderr)
 
 
+def _log_main(dist: DistEnv, message: str) -> None:
+    if dist.is_main:
+        _log(message)
+
+
 def _epoch_seed(seed: int, epoch: int) -> int:
     return (seed * 1_000_003 + epoch) % (2**63)
 
 
-def setup_run(config: TrainConfig) -> tuple[Trainer, LoopState]:
+def setup_run(config: TrainConfig, dist: DistEnv | None = None) -> tuple[Trainer, LoopState]:
     """Check the configuration, set up model and data, and restore ``last.pt`` on resume.
+
+    ``dist`` is this process's place in a torchrun job (default: a single process).
 
     Raises:
         ConfigError: Invalid configuration, an existing run without ``resume``, or a
@@ -118,22 +133,28 @@ def setup_run(config: TrainConfig) -> tuple[Trainer, LoopState]:
         skinbench.errors.ModelError: Unknown model, or ImageNet weights unavailable.
     """
     config.validate()
+    dist = dist or DistEnv()
     run = RunDir(config.out)
     if config.resume:
         config = run.resume_config(config.to_dict())
     config = config.with_absolute_paths()  # config.json then works from any folder
     if not config.resume and run.has(RunDir.LAST):
         raise ConfigError(f"{run.path} already holds a run (last.pt); pass --resume or choose another --out")
+    per_rank = check_batch(config.batch_size, dist, needs_two=is_transfer(config.model))
+    config = dataclasses.replace(config, world_size=dist.world_size, per_rank_batch_size=per_rank)
     if config.threads:
         torch.set_num_threads(config.threads)
-    ctx = build_context(config, run, pretrained=config.pretrained)
-    if is_transfer(config.model) and not config.pretrained:
+    ctx = build_context(config, run, pretrained=config.pretrained, dist=dist)
+    if not dist.is_main:  # one process prints and writes
+        ctx.config = config = dataclasses.replace(ctx.config, progress=False)
+    if is_transfer(config.model) and not config.pretrained and dist.is_main:
         _log(
             f"skinbench: notice: {config.model} starts from random initialisation (--no-pretrained), "
             "not ImageNet weights"
         )
     config = ctx.config  # with the normalisation resolved
-    run.save_config(config)
+    if dist.is_main:
+        run.save_config(config)
     criterion = make_criterion(
         config.task, ctx.splits["train"].labels, len(ctx.classes), class_weights=config.class_weights
     ).to(ctx.device)
@@ -147,7 +168,8 @@ def setup_run(config: TrainConfig) -> tuple[Trainer, LoopState]:
     trainer.resume_optimizer = ckpt["optimizer"]
     set_rng_state(ckpt["rng"])
     state = LoopState.from_dict(ckpt["state"])
-    _log(f"skinbench: resuming {run.path} after epoch {state.epoch}")
+    if dist.is_main:
+        _log(f"skinbench: resuming {run.path} after epoch {state.epoch} on {dist.world_size} process(es)")
     return trainer, state
 
 
@@ -171,15 +193,17 @@ def _phase_data(trainer: Trainer, state: LoopState, phase: Phase) -> tuple[nn.Mo
     feats = {}
     for split in ("train", "val"):
         t0 = time.perf_counter()
+        part = shard(len(ctx.splits[split].labels), ctx.dist)  # each process its shard; all get every row
         feats[split] = extract_features(
             model.backbone,
-            ctx.loader(ctx.dataset(split)),
+            ctx.loader(Subset(ctx.dataset(split), part) if ctx.dist.distributed else ctx.dataset(split)),
             ctx.device,
             amp=ctx.amp,
             channels_last=ctx.channels_last,
             desc=f"features {split}",
             progress=trainer.config.progress,
         )
+        feats[split] = gather_rows(ctx.dist, part, *feats[split])
         state.timings[f"features_{split}_seconds"] = time.perf_counter() - t0
     return model.head, TensorDataset(*feats["train"]), TensorDataset(*feats["val"])
 
@@ -195,22 +219,28 @@ def train_epoch(
     """Train ``net`` for global epoch ``epoch`` and validate it; return the epoch's history row."""
     ctx, config = trainer.ctx, trainer.config
     seed = _epoch_seed(config.seed, epoch)
-    torch.manual_seed(seed)
+    torch.manual_seed(rank_seed(seed, ctx.dist))  # dropout, augmentation; the order comes from `seed` alone
     t0 = time.perf_counter()
     desc = f"epoch {epoch} {phase.name}"
     common: dict[str, Any] = {"amp": ctx.amp, "channels_last": ctx.channels_last, "progress": config.progress}
     train_set, val_set = data
+    loader = ctx.loader(train_set, shuffle=True, seed=seed)
+    batches = loader.batch_sampler
+    scale = batches.loss_scales() if isinstance(batches, ShardedBatchSampler) else None
     tr = train_one_epoch(
         net,
-        ctx.loader(train_set, shuffle=True, seed=seed),
+        loader,
         trainer.criterion,
         optimizer,
         ctx.device,
         scaler=trainer.scaler,
         desc=desc,
+        loss_scale=scale,
         **common,
     )
-    va = evaluate(net, ctx.loader(val_set), trainer.criterion, ctx.device, desc=f"{desc} val", **common)
+    loss_sum, correct, seen = sum_over_ranks(ctx.dist, tr["loss"] * tr["n"], tr["acc"] * tr["n"], tr["n"])
+    tr = {"loss": loss_sum / max(seen, 1), "acc": correct / max(seen, 1)}
+    va = scores(*ctx.predict(unwrap(net), val_set, criterion=trainer.criterion, desc=f"{desc} val"))
     return {
         "epoch": epoch,
         "phase": phase.name,
@@ -225,8 +255,11 @@ def train_epoch(
 
 
 def save_epoch(trainer: Trainer, state: LoopState, optimizer: torch.optim.Optimizer, *, improved: bool) -> None:
-    """Write ``best.pt`` (when ``improved``), ``last.pt`` and ``history.csv`` after an epoch."""
+    """Write ``best.pt`` (when ``improved``), ``last.pt`` and ``history.csv`` after an epoch (rank 0; others wait)."""
     run, config, model = trainer.ctx.run, trainer.config, trainer.ctx.model
+    if not trainer.ctx.dist.is_main:
+        barrier(trainer.ctx.dist)
+        return
     if improved:
         best = {"model": model.state_dict(), "epoch": state.epoch, "monitor": config.monitor, "value": state.best}
         run.save_checkpoint(RunDir.BEST, {**best, "config": config.to_dict()})
@@ -241,6 +274,7 @@ def save_epoch(trainer: Trainer, state: LoopState, optimizer: torch.optim.Optimi
     }
     run.save_checkpoint(RunDir.LAST, last)
     run.write_history(state.history)
+    barrier(trainer.ctx.dist)
 
 
 def run_phase(trainer: Trainer, state: LoopState, phase: Phase, on_epoch_end: EpochHook | None = None) -> None:
@@ -253,15 +287,17 @@ def run_phase(trainer: Trainer, state: LoopState, phase: Phase, on_epoch_end: Ep
         optimizer.load_state_dict(trainer.resume_optimizer)
         trainer.resume_optimizer = None
     net, train_set, val_set = _phase_data(trainer, state, phase)
+    net = wrap(net, trainer.ctx.dist, trainer.ctx.device)  # DistributedDataParallel under torchrun
     while state.phase_epoch < phase.epochs and not state.stopped:
         row = train_epoch(trainer, net, (train_set, val_set), optimizer, phase, state.epoch + 1)
         improved = state.record(row, config.monitor, config.patience)
         save_epoch(trainer, state, optimizer, improved=improved)
         # one line per epoch, with or without --no-progress (which hides only the bars)
-        _log(
+        _log_main(
+            trainer.ctx.dist,
             f"epoch {row['epoch']} [{phase.name}] train_loss {row['train_loss']:.4f} acc {row['train_acc']:.3f} | "
             f"val_loss {row['val_loss']:.4f} acc {row['val_acc']:.3f} bal_acc {row['val_balanced_acc']:.3f} | "
-            f"{row['seconds']:.1f}s" + (" | early stop" if state.stopped else "")
+            f"{row['seconds']:.1f}s" + (" | early stop" if state.stopped else ""),
         )
         if on_epoch_end is not None:
             on_epoch_end(row)
@@ -274,12 +310,17 @@ def finish_run(trainer: Trainer, state: LoopState) -> dict[str, Any]:
         ctx.run.load_weights(RunDir.BEST, ctx.model, map_location=ctx.device)
     metrics, probs = evaluate_model(ctx, epoch=state.best_epoch)
     metrics["timings"] = {"train_seconds": sum(r["seconds"] for r in state.history), **state.timings}
-    write_run_metrics(ctx.run, metrics, probs, ctx.splits["test"])
+    if ctx.dist.is_main:
+        write_run_metrics(ctx.run, metrics, probs, ctx.splits["test"])
+    barrier(ctx.dist)
     return metrics
 
 
 def main(config: TrainConfig, *, on_epoch_end: EpochHook | None = None) -> dict[str, Any]:
     """Train ``config.model`` on ``config.data`` into the run folder ``config.out``, then evaluate.
+
+    Under torchrun (``RANK``/``WORLD_SIZE`` set, world size above 1) every process calls
+    this; it joins the job's process group for the run (:func:`skinbench.distributed.session`).
 
     Args:
         config: The run configuration.
@@ -296,12 +337,21 @@ def main(config: TrainConfig, *, on_epoch_end: EpochHook | None = None) -> dict[
         skinbench.errors.UnknownModelError: Unknown model name.
         skinbench.errors.PretrainedUnavailable: ImageNet weights requested but unavailable.
     """
-    trainer, state = setup_run(config)
-    while state.phase < len(trainer.phases):
-        phase = trainer.phases[state.phase]
-        if not state.stopped and state.phase_epoch < phase.epochs:
-            run_phase(trainer, state, phase, on_epoch_end)
-        # a phase's optimizer state never carries over: the next phase starts a fresh Adam
-        trainer.resume_optimizer = None
-        state.next_phase()
-    return finish_run(trainer, state)
+    with session(config.dist_backend, resolve_device(config.device)) as dist:
+        trainer, state = setup_run(config, dist)
+        while state.phase < len(trainer.phases):
+            phase = trainer.phases[state.phase]
+            if not state.stopped and state.phase_epoch < phase.epochs:
+                run_phase(trainer, state, phase, on_epoch_end)
+            # a phase's optimizer state never carries over: the next phase starts a fresh Adam
+            trainer.resume_optimizer = None
+            state.next_phase()
+        return finish_run(trainer, state)
+
+
+def train_command(config: TrainConfig) -> int:
+    """``skinbench train``: :func:`main`, then the test metrics' summary (printed by rank 0 alone)."""
+    metrics = main(config)
+    if DistEnv.from_environ().is_main:
+        print(metrics_summary(metrics, config.out))
+    return 0

@@ -26,6 +26,8 @@ from skinbench.train import main
 
 DATA = Path(__file__).parent / "data"
 LEGACY_RUN = DATA / "legacy_run"
+#: Fields of torchrun training (skinbench.distributed), added after the legacy run.
+DIST_FIELDS = ("dist_backend", "world_size", "per_rank_batch_size")
 
 
 @pytest.fixture(autouse=True)
@@ -76,7 +78,7 @@ def test_new_checkpoints_keep_the_legacy_layout(synthetic_root: Path, tmp_path: 
         assert {k: new[k] for k in old} == old, name
         # configuration fields keep their types; later versions only add fields (with defaults)
         assert {k: new_config[k] for k in old_config} == old_config, name
-        assert set(new_config) - set(old_config) == {"skip", "split_file"}, name
+        assert set(new_config) - set(old_config) == {"skip", "split_file", *DIST_FIELDS}, name
     # the only addition: last.pt names its epoch, as best.pt always did
     assert set(_checkpoint_layout(tmp_path / "run" / RunDir.LAST)) - set(legacy[RunDir.LAST]) == {"epoch"}
 

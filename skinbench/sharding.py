@@ -1,0 +1,149 @@
+"""How a torchrun job divides the data: training batches, evaluation shards, gathering.
+
+The rules are described in :mod:`skinbench.distributed`. With a single process
+(``DistEnv()``) everything here is the identity: :func:`shard` is the whole split,
+:func:`gather_rows` returns its input.
+
+Test hook: ``SKINBENCH_TEST_KILL_AT=RANK:STEP`` makes process RANK kill itself with
+SIGKILL when it draws its STEP-th training batch (counted from the process's start), as
+a crashed or killed machine would; ``RANK:STEP:hang`` makes it hang there instead, so
+the others' next collective times out. The tests of :mod:`skinbench.distributed` use it.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch.utils.data import Sampler
+
+from skinbench.distributed import DistEnv
+
+__all__ = ["KILL_ENV", "ShardedBatchSampler", "gather_rows", "shard"]
+
+#: Test hook, ``RANK:STEP[:hang]``: that rank SIGKILLs itself (or hangs) when it draws its STEP-th training batch.
+KILL_ENV = "SKINBENCH_TEST_KILL_AT"
+
+
+def shard(n: int, env: DistEnv) -> range:
+    """Indices ``0 .. n-1`` this process evaluates: a contiguous share, unpadded, sizes differing by at most 1.
+
+    Example:
+        >>> [list(shard(5, DistEnv(rank=r, world_size=2))) for r in (0, 1)]
+        [[0, 1], [2, 3, 4]]
+    """
+    return range(env.rank * n // env.world_size, (env.rank + 1) * n // env.world_size)
+
+
+def _concat(parts: list[Any]) -> Any:
+    if isinstance(parts[0], torch.Tensor):
+        return torch.cat(parts)
+    return np.concatenate(parts)
+
+
+def gather_rows(env: DistEnv, index: Iterable[int], *columns: Any) -> tuple[Any, ...]:
+    """Every process's rows, on every process, in dataset order.
+
+    Args:
+        env: This process's place in the job.
+        index: Dataset index of each of this process's rows.
+        columns: Arrays or tensors with one row per index (labels, probabilities, features).
+
+    Returns:
+        ``columns`` of the whole dataset, row i holding index i (unchanged for a single process).
+
+    Raises:
+        RuntimeError: The indices of all processes together are not ``0 .. n-1`` each exactly once.
+    """
+    if not env.distributed:
+        return columns
+    parts: list[Any] = [None] * env.world_size
+    dist.all_gather_object(parts, (np.asarray(list(index), dtype=np.int64), columns))
+    idx = np.concatenate([p[0] for p in parts])
+    order = np.argsort(idx, kind="stable")
+    if not np.array_equal(idx[order], np.arange(len(idx))):
+        raise RuntimeError(f"gathered {len(idx)} rows that do not cover 0..{len(idx) - 1} exactly once")
+    out = []
+    for k in range(len(columns)):
+        whole = _concat([p[1][k] for p in parts])
+        out.append(whole[torch.from_numpy(order)] if isinstance(whole, torch.Tensor) else whole[order])
+    return tuple(out)
+
+
+def _global_batches(order: list[int], batch_size: int, world: int) -> list[list[int]]:
+    batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+    if len(batches) > 1 and len(batches[-1]) < 2 * world:
+        batches[-2] += batches.pop()
+    return batches
+
+
+class ShardedBatchSampler(Sampler[list[int]]):
+    """This process's share of each global training batch (see the module docstring).
+
+    Args:
+        sampler: The epoch's shuffled order, the same on every process.
+        batch_size: The global batch.
+        env: This process's place in the job.
+
+    Example:
+        >>> [list(ShardedBatchSampler(range(11), 4, DistEnv(rank=r, world_size=2))) for r in (0, 1)]
+        [[[0, 1], [4, 5], [8, 9]], [[2, 3], [6, 7], [10]]]
+        >>> ShardedBatchSampler(range(11), 4, DistEnv(rank=1, world_size=2)).loss_scales()
+        [1.0, 1.0, 0.6666666666666666]
+    """
+
+    def __init__(self, sampler: Iterable[int], batch_size: int, env: DistEnv) -> None:
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be positive, got {batch_size}")
+        self.sampler = sampler
+        self.batch_size = batch_size
+        self.env = env
+
+    def _sizes(self) -> list[int]:
+        n = len(self.sampler)  # type: ignore[arg-type]
+        return [len(b) for b in _global_batches(list(range(n)), self.batch_size, self.env.world_size)]
+
+    def __iter__(self) -> Iterator[list[int]]:
+        for batch in _global_batches([int(i) for i in self.sampler], self.batch_size, self.env.world_size):
+            _fault_point(self.env)
+            yield batch[
+                self.env.rank * len(batch) // self.env.world_size : (self.env.rank + 1)
+                * len(batch)
+                // self.env.world_size
+            ]
+
+    def __len__(self) -> int:
+        return len(self._sizes())
+
+    def loss_scales(self) -> list[float]:
+        """Per step, ``share size x world size / global batch size``: 1 when the shares are equal.
+
+        DDP averages the processes' gradients; multiplying each share's mean loss by this
+        makes that average the gradient of the mean loss over the global batch.
+        """
+        world, rank = self.env.world_size, self.env.rank
+        return [((rank + 1) * g // world - rank * g // world) * world / g for g in self._sizes()]
+
+
+_drawn = 0
+
+
+def _fault_point(env: DistEnv) -> None:
+    """The test hook of :data:`KILL_ENV`: SIGKILL (or hang in) this process at its chosen training batch."""
+    global _drawn
+    _drawn += 1
+    spec = os.environ.get(KILL_ENV)
+    if not spec:
+        return
+    rank, step, *action = spec.split(":")
+    if int(rank) == env.rank and int(step) == _drawn:
+        if action == ["hang"]:
+            while True:
+                time.sleep(60)
+        os.kill(os.getpid(), signal.SIGKILL)
