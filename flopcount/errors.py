@@ -51,10 +51,12 @@ class InputMismatchError(TypeError):
 class CaptureLimitation(Exception):
     """A capture path cannot handle this model; the next path is tried.
 
-    Raised when fx cannot trace ``forward`` (``*args`` inputs), and when meta execution
-    meets an op that needs tensor values (``.item()``, ``nonzero``, boolean-mask
-    indexing, ...) or has no meta kernel. Reaching the user, it means that only a run on
-    real example tensors can capture the model.
+    Raised when fx cannot trace ``forward`` (``*args`` inputs), and when a run on fake
+    weights or meta inputs meets an op that needs tensor values (``.item()``,
+    ``nonzero``, boolean-mask indexing, ...) or has no fake/meta kernel. Reaching the
+    user, it means that only a run on real example tensors can capture the model. With
+    real inputs, values derived from the inputs alone are computed (no real forward):
+    only values that depend on the weights need a real run.
 
     Example:
         >>> import torch
@@ -67,8 +69,8 @@ class CaptureLimitation(Exception):
         ... except CaptureLimitation as exc:
         ...     print("pass real example tensors" in str(exc))
         True
-        >>> profile(Gate(), torch.ones(2, 3)).capture.method
-        'dispatch-real'
+        >>> profile(Gate(), torch.ones(2, 3)).capture.method  # x is an input: no real forward
+        'dispatch'
     """
 
 

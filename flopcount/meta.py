@@ -17,11 +17,18 @@ from typing import Any
 
 import torch
 from torch import nn
+from torch._subclasses.fake_tensor import (
+    DataDependentOutputException,
+    DynamicOutputShapeException,
+    FakeTensor,
+    UnsupportedOperatorException,
+)
 from torch.overrides import TorchFunctionMode
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_leaves, tree_map
 
 from flopcount.errors import CaptureLimitation
+from flopcount.values import tensors_in
 
 META = torch.device("meta")
 
@@ -65,6 +72,12 @@ def to_meta(value: Any) -> Any:
 def clone_without_hooks(module: nn.Module, replace: dict[int, Any] | None = None) -> nn.Module:
     """Deep copy of ``module`` whose hook dictionaries are empty, so no user hook runs on it.
 
+    TorchScript modules are shared, not copied (their attributes live in C++; nothing
+    flopcount runs writes to them). A flag that says a library has installed its hooks
+    (an attribute named ``*hooks_installed*``, e.g. transformers' output capturing) is
+    dropped with the hooks, so the library installs them again on the copy; a module
+    compiled in place (``module.compile()``) runs its plain ``forward`` in the copy.
+
     Args:
         module: The module to copy (not modified).
         replace: ``id(object) -> stand-in`` to use in the copy instead of a deep copy
@@ -72,10 +85,22 @@ def clone_without_hooks(module: nn.Module, replace: dict[int, Any] | None = None
     """
     memo: dict[int, Any] = dict(replace or {})
     for sub in module.modules():
+        if isinstance(sub, torch.jit.ScriptModule):
+            memo[id(sub)] = sub
+            continue
         for attr, value in vars(sub).items():
             if attr.startswith("_") and "_hooks" in attr and isinstance(value, dict):
                 memo[id(value)] = type(value)()
-    return copy.deepcopy(module, memo)
+    clone = copy.deepcopy(module, memo)
+    for sub in clone.modules():
+        if isinstance(sub, torch.jit.ScriptModule):
+            continue
+        attrs = vars(sub)
+        for attr in [a for a, v in attrs.items() if "hooks_installed" in a and isinstance(v, bool)]:
+            del attrs[attr]
+        if attrs.get("_compiled_call_impl") is not None:
+            attrs["_compiled_call_impl"] = None
+    return clone
 
 
 def meta_clone(module: nn.Module) -> nn.Module:
@@ -113,7 +138,12 @@ def _value_use(name: str, func: torch._ops.OpOverload, args: tuple[Any, ...], kw
         isinstance(i, torch.Tensor) and i.dtype in (torch.bool, torch.uint8) for i in tree_leaves(args[1:])
     ):
         return "boolean-mask indexing"
-    if name == "aten::_to_copy" and kwargs.get("device") not in (None, META):
+    if (
+        name == "aten::_to_copy"
+        and kwargs.get("device") not in (None, META)
+        and isinstance(args[0], torch.Tensor)
+        and args[0].device.type == "meta"
+    ):
         return "copying a meta tensor to a real device: .tolist(), .cpu(), .to(device)"
     return None
 
@@ -144,34 +174,91 @@ class DispatchMode(TorchDispatchMode):  # type: ignore[no-untyped-call]  # torch
         return func(*args, **kwargs)
 
 
+def is_virtual(tensor: torch.Tensor) -> bool:
+    """True for a tensor without values: a meta tensor or a fake tensor (a stand-in for a weight)."""
+    return tensor.device.type == "meta" or isinstance(tensor, FakeTensor)
+
+
+class Taint:
+    """Real tensors that a weight-dependent (virtual) value was written into.
+
+    Writing a fake tensor into a real one (``real.copy_(fake)``, ``real[i] = fake``)
+    leaves the real tensor's old values in place; reading them later would steer control
+    flow by stale values, so such tensors count as virtual from then on. Kept by storage.
+    """
+
+    def __init__(self) -> None:
+        self._storages: set[int] = set()
+
+    def __bool__(self) -> bool:
+        return bool(self._storages)
+
+    def holds(self, tensor: torch.Tensor) -> bool:
+        """True when ``tensor`` (a real tensor) shares storage with a tainted tensor."""
+        return tensor.untyped_storage().data_ptr() in self._storages
+
+    def mark_written(self, func: torch._ops.OpOverload, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        """Taint the real tensors that a mutating op with virtual inputs writes to."""
+        for index, argument in enumerate(func._schema.arguments):
+            if argument.alias_info is None or not argument.alias_info.is_write:
+                continue
+            value = args[index] if index < len(args) else kwargs.get(argument.name)
+            for tensor in tensors_in(value):
+                if not is_virtual(tensor):
+                    self._storages.add(tensor.untyped_storage().data_ptr())
+
+
+#: Errors that fake tensors raise where an op needs tensor values, or has no fake kernel.
+_FAKE_VALUE_ERRORS = (DataDependentOutputException, DynamicOutputShapeException)
+
+
+def run_guarded(
+    func: torch._ops.OpOverload, args: tuple[Any, ...], kwargs: dict[str, Any], taint: Taint | None = None
+) -> Any:
+    """Run one aten op, or raise :class:`CaptureLimitation` where it needs values that are not there.
+
+    An op whose tensors all have values (real tensors, none tainted) runs as it is.
+    Otherwise, before the op: it reads tensor values (:data:`VALUE_DEPENDENT_OPS`,
+    boolean-mask indexing, copies of meta tensors to a real device). After a failure:
+    a fake tensor's data-dependent or unsupported-operator error, a
+    ``NotImplementedError`` on meta tensors, or a failure of an op that mixes meta
+    tensors with tensors on a real device. Other failures pass through unchanged.
+    """
+    tensors = tensors_in(args) + tensors_in(kwargs) if kwargs else tensors_in(args)
+    if not any(is_virtual(t) for t in tensors) and not (taint and any(taint.holds(t) for t in tensors)):
+        return func(*args, **kwargs)
+    name = _op_name(func)
+    use = _value_use(name, func, args, kwargs)
+    if use is not None:
+        raise CaptureLimitation(f"{name} needs tensor values ({use}); weights and meta inputs have none")
+    try:
+        out = func(*args, **kwargs)
+    except _FAKE_VALUE_ERRORS as exc:
+        raise CaptureLimitation(f"{name} needs tensor values; weights and meta inputs have none") from exc
+    except UnsupportedOperatorException as exc:
+        raise CaptureLimitation(f"{name} cannot run without tensor values (no fake kernel)") from exc
+    except NotImplementedError as exc:
+        raise CaptureLimitation(f"{name} cannot run on meta tensors (NotImplementedError)") from exc
+    except RuntimeError as exc:
+        devices = {t.device.type for t in tensors}
+        if "meta" in devices and len(devices) > 1:
+            others = ", ".join(sorted(devices - {"meta"}))
+            raise CaptureLimitation(f"{name} mixes meta and {others} tensors") from exc
+        raise
+    if taint is not None and func._schema.is_mutable:
+        taint.mark_written(func, args, kwargs)
+    return out
+
+
 class ValueGuard(DispatchMode):
     """Raises :class:`CaptureLimitation` where an aten op cannot run without tensor values.
 
-    Before the op: it reads tensor values of meta tensors (:data:`VALUE_DEPENDENT_OPS`,
-    boolean-mask indexing, copies to a real device). After a failure: a
-    ``NotImplementedError`` on meta tensors, or a failure of an op that mixes meta
-    tensors with tensors on a real device (``forward`` made a tensor on a fixed device).
-    Other failures pass through unchanged.
+    See :func:`run_guarded`, which this mode applies to every op.
     """
 
     def dispatch(self, func: torch._ops.OpOverload, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        """Refuse the op when it needs values of meta tensors, else run it (see the class docstring)."""
-        devices = {leaf.device.type for leaf in tree_leaves((args, kwargs)) if isinstance(leaf, torch.Tensor)}
-        if "meta" not in devices:
-            return func(*args, **kwargs)
-        name = _op_name(func)
-        use = _value_use(name, func, args, kwargs)
-        if use is not None:
-            raise CaptureLimitation(f"{name} needs tensor values ({use}); meta tensors have none")
-        try:
-            return func(*args, **kwargs)
-        except NotImplementedError as exc:
-            raise CaptureLimitation(f"{name} cannot run on meta tensors (NotImplementedError)") from exc
-        except RuntimeError as exc:
-            others = sorted(devices - {"meta"})
-            if others:
-                raise CaptureLimitation(f"{name} mixes meta and {', '.join(others)} tensors") from exc
-            raise
+        """Refuse the op when it needs values of meta tensors, else run it (see :func:`run_guarded`)."""
+        return run_guarded(func, args, kwargs)
 
 
 class _NumpyGuard(TorchFunctionMode):
@@ -184,9 +271,14 @@ class _NumpyGuard(TorchFunctionMode):
         args: tuple[Any, ...] = (),
         kwargs: dict[str, Any] | None = None,
     ) -> Any:
-        if func is torch.Tensor.numpy and args and isinstance(args[0], torch.Tensor) and args[0].is_meta:
+        if func is torch.Tensor.numpy and args and isinstance(args[0], torch.Tensor) and is_virtual(args[0]):
             raise CaptureLimitation("Tensor.numpy() needs tensor values; meta tensors have none")
         return func(*args, **(kwargs or {}))
+
+
+def numpy_guard() -> TorchFunctionMode:
+    """A mode that raises :class:`CaptureLimitation` for ``Tensor.numpy()`` of a meta or fake tensor."""
+    return _NumpyGuard()
 
 
 @contextlib.contextmanager

@@ -5,12 +5,14 @@ Which capture path runs is decided by error types (:mod:`flopcount.errors`):
 1. :func:`~flopcount.capture.capture_fx`. A :class:`ShapeMismatchError` or
    :class:`InputMismatchError` is the user's error and propagates; any other failure
    (fx's ``TraceError``, :class:`CaptureLimitation`, untraceable Python) falls back.
-2. :func:`~flopcount.capture.capture_dispatch` on a meta clone. A
-   :class:`CaptureLimitation` (an op needs tensor values) falls back; any other failure
-   is a :class:`ShapeMismatchError`.
-3. :func:`~flopcount.capture.capture_dispatch` on a real clone with the real inputs,
-   or, when the inputs are meta tensors or shapes, a :class:`CaptureLimitation` that
-   says to pass real tensors.
+2. :func:`~flopcount.capture.capture_dispatch` of a copy with fake weights, on the
+   example inputs as given (real inputs stay real: values derived from inputs only can
+   steer control flow; no real arithmetic on weights). Any failure falls back.
+3. :func:`~flopcount.capture.capture_dispatch` of a copy that shares the real weights,
+   on the real inputs; :attr:`Profile.capture` says which op forced it. When the inputs
+   are meta tensors or shapes there is no real run: a :class:`CaptureLimitation` (an
+   op needs tensor values) says to pass real tensors, any other failure is a
+   :class:`ShapeMismatchError`, as is a failure of the real run.
 """
 
 from __future__ import annotations
@@ -43,13 +45,18 @@ def profile(
     The model is traced with torch.fx and every node's shape is derived on the ``meta``
     device; no real arithmetic runs, no hook or attribute is left on the model, and the
     result does not depend on train/eval mode, grad mode or the weights' device (eval
-    semantics are counted). When fx cannot trace the model, a dispatch-level capture of
-    a private clone is used instead and :attr:`Profile.capture` says why.
+    semantics are counted). When fx cannot trace the model, a private copy with fake
+    weights runs under a dispatch-level recorder on the example inputs (values derived
+    from the inputs alone are computed, so masks and sequence lengths can steer control
+    flow; nothing touching a weight is computed). Only when a weight-dependent value
+    steers the model does a copy sharing the real weights run on the real inputs.
+    :attr:`Profile.capture` says which path ran and why.
 
     Args:
         model: Any ``torch.nn.Module`` (its weights may live on ``meta``).
         *example_inputs: Example positional inputs: tensors, tuples/dicts of tensors, or
-            other values (fixed at trace time). Only their shapes and dtypes are used.
+            other values (fixed at trace time). Their shapes and dtypes are used, and
+            their values where the model's control flow reads them.
         input_shape: Instead of inputs, the shape of a single input tensor.
         dtype: dtype of the ``input_shape`` tensor (default: the model's first
             floating-point parameter dtype, else float32).
@@ -132,7 +139,7 @@ def _example_inputs(
 def _capture_records(
     model: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]
 ) -> tuple[list[LayerRecord], CaptureInfo]:
-    """fx, else a meta dispatch run, else a real dispatch run: decided by error type only."""
+    """fx, else a virtual dispatch run, else a real dispatch run: decided by error type only."""
     try:
         return capture_fx(model, args, kwargs), CaptureInfo("fx")
     except (ShapeMismatchError, InputMismatchError):
@@ -142,15 +149,21 @@ def _capture_records(
     try:
         return capture_dispatch(model, args, kwargs, real=False), CaptureInfo("dispatch", reason)
     except CaptureLimitation as exc:
-        if not _all_real(args, kwargs):
+        failure: Exception = exc
+    except Exception as exc:  # a shape error, or a fake kernel stricter than the real one
+        failure = exc
+    if not _all_real(args, kwargs):
+        if isinstance(failure, CaptureLimitation):
             raise CaptureLimitation(
-                f"{type(model).__name__} needs tensor values to run ({_reason(exc)}); "
+                f"{type(model).__name__} needs tensor values to run ({_reason(failure)}); "
                 "pass real example tensors instead of input_shape or meta tensors"
             ) from None
-        reason = f"{reason}; meta run failed: {_reason(exc)}"
+        raise ShapeMismatchError(f"model failed on the example inputs: {_reason(failure)}") from None
+    reason = f"{reason}; virtual run failed: {_reason(failure)}"
+    try:
+        return capture_dispatch(model, args, kwargs, real=True), CaptureInfo("dispatch-real", reason)
     except Exception as exc:
         raise ShapeMismatchError(f"model failed on the example inputs: {_reason(exc)}") from None
-    return capture_dispatch(model, args, kwargs, real=True), CaptureInfo("dispatch-real", reason)
 
 
 def _all_real(args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:

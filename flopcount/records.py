@@ -150,18 +150,26 @@ class CaptureInfo:
     """Which capture path produced a profile, and why.
 
     Attributes:
-        method: ``"fx"`` (graph + shape formulas, no execution), ``"dispatch"`` (a meta
-            clone run under a dispatch recorder, no real arithmetic) or
-            ``"dispatch-real"`` (a private clone run on the real example inputs, only
-            when the model's control flow needs tensor values).
-        reason: Why the fx path was not used (``None`` for ``"fx"``).
+        method: ``"fx"`` (graph + shape formulas, no execution), ``"dispatch"`` (a copy
+            with fake weights run under a dispatch recorder on the example inputs: no
+            real arithmetic on weights) or ``"dispatch-real"`` (a copy sharing the real
+            weights run on the real example inputs, only when a weight-dependent value
+            steers the model's control flow).
+        reason: Why the fx path was not used, and for ``"dispatch-real"`` which op
+            (in which module) needed a weight-dependent value (``None`` for ``"fx"``).
 
     Example:
         >>> import torch
         >>> from flopcount import profile
-        >>> profile(torch.nn.Linear(4, 3), input_shape=(1, 4)).capture
-        CaptureInfo(method='fx', reason=None)
+        >>> info = profile(torch.nn.Linear(4, 3), input_shape=(1, 4)).capture
+        >>> info, info.real_forward
+        (CaptureInfo(method='fx', reason=None), False)
     """
 
     method: str
     reason: str | None = None
+
+    @property
+    def real_forward(self) -> bool:
+        """True when real arithmetic ran on the model's weights (``"dispatch-real"``)."""
+        return self.method == "dispatch-real"

@@ -1,106 +1,131 @@
-"""The dispatch capture path: run a private clone of the model under the op recorder.
+"""The dispatch capture path: run a private copy of the model under the op recorder.
 
-Used when fx cannot trace the model (``*args`` forwards, item assignment into a tensor,
-value-dependent control flow). The clone is a meta copy run on meta inputs (no real
-arithmetic) or, as a last resort for models whose control flow needs tensor values, a
-full copy run on the real example inputs. Forward hooks on the clone keep the module
-path of every recorded op; each module's own parameters go to the first record inside
-it. The user's model is never modified and its hooks never run.
+Used when fx cannot trace the model (``*args``/``**kwargs`` forwards, item assignment
+into a tensor, value-dependent control flow, TorchScript). Two runs, in this order:
+
+* virtual (``real=False``): a copy whose parameters and buffers are fake tensors
+  (:mod:`flopcount.virtual`), run on the example inputs as they are: real inputs stay
+  real, so input-derived values (masks, positions, lengths) are computed and can steer
+  control flow, while every op that touches a weight runs on fake tensors. No real
+  arithmetic on weights; meta inputs (``input_shape``) become fake too.
+* real (``real=True``), only when a weight-dependent value steers the model (the
+  :class:`~flopcount.errors.CaptureLimitation` of the virtual run says which op, in
+  which module): a copy that shares the parameters (no copy of the weights) and has its
+  own buffers, run on the real inputs.
+
+Every module of the copy gets a ``forward`` wrapper (an instance attribute of the copy)
+that keeps the recorder's module path; leaves (:mod:`flopcount.capture.leaves`) are
+recorded as one op with their module formula, as on the fx path. The user's model is
+never modified and its hooks never run.
 """
 
 from __future__ import annotations
 
-import contextlib
-import dataclasses
+import functools
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import torch
 from torch import nn
-from torch.utils.hooks import RemovableHandle
 
+from flopcount.capture.leaves import is_leaf
 from flopcount.capture.recorder import OpRecorder, aten_records
-from flopcount.meta import clone_without_hooks, meta_clone, on_meta, to_meta
+from flopcount.leaf_shapes import leaf_fallback_output
+from flopcount.meta import numpy_guard
 from flopcount.records import LayerRecord
+from flopcount.virtual import VirtualSpace, input_device, real_clone, virtual_clone
 
 
 def capture_dispatch(
     model: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any], *, real: bool
 ) -> list[LayerRecord]:
-    """Record the aten ops of one forward pass of a private clone of ``model``.
+    """Record the ops of one forward pass of a private copy of ``model``.
 
     Args:
         model: The user's model (not modified).
         args: Example positional inputs.
         kwargs: Example keyword inputs.
-        real: Run a full copy on the real inputs instead of a meta clone.
+        real: Run on real weights (shared, read only) instead of fake ones.
 
     Returns:
-        One record per aten op, in execution order.
+        One record per op (a leaf module or an aten op), in execution order.
 
     Raises:
-        CaptureLimitation: (meta run) an op needs tensor values or has no meta kernel.
+        CaptureLimitation: (virtual run) an op needs values of a weight-dependent or
+            meta tensor; the message names the op and the module.
 
     Example:
         >>> import torch
         >>> model = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.ReLU())
         >>> records = capture_dispatch(model, (torch.ones(2, 4),), {}, real=False)
         >>> [(r.name, r.type, r.params, r.macs) for r in records]
-        [('0', 'aten.t', 15, 0), ('0', 'aten.addmm', 0, 24), ('1', 'aten.relu', 0, 0)]
+        [('0', 'Linear', 15, 24), ('1', 'ReLU', 0, 0)]
     """
     if real:
-        clone = clone_without_hooks(model)
-        run_args, run_kwargs = args, kwargs
-        context: contextlib.AbstractContextManager[None] = contextlib.nullcontext()
+        clone, run_args, run_kwargs = real_clone(model), args, kwargs
     else:
-        clone = meta_clone(model)
-        run_args, run_kwargs = to_meta(args), to_meta(kwargs)
-        context = on_meta()
+        space = VirtualSpace(input_device((args, kwargs)))
+        clone, run_args, run_kwargs = virtual_clone(model, space), space.inputs(args), space.inputs(kwargs)
     clone.eval()
-    recorder = OpRecorder()
-    handles = track_modules(clone, recorder)
+    recorder = OpRecorder(params={id(p): p.numel() for p in clone.parameters()})
+    root = _instrument(clone, recorder, virtual=not real)
+    with torch.no_grad(), recorder, numpy_guard():
+        root(*run_args, **run_kwargs)
+    return aten_records(recorder.calls)
+
+
+def _instrument(clone: nn.Module, recorder: OpRecorder, *, virtual: bool) -> Callable[..., Any]:
+    """Give every module of ``clone`` (a private copy) a ``forward`` that keeps the module path.
+
+    In a virtual run, a leaf whose output follows from its inputs' shapes
+    (:func:`~flopcount.leaf_shapes.leaf_fallback_output`: the experts of a
+    mixture-of-experts block) does not run its ``forward`` at all. Returns the callable
+    that runs the root (its tracked ``forward``, or the root itself when it is a
+    TorchScript module, whose attributes cannot be set).
+    """
+    for path, module in _modules_outside_leaves(clone):
+        if isinstance(module, torch.jit.ScriptModule):
+            continue  # its ops are recorded under the enclosing module's path
+        if is_leaf(module):
+            wrapper = functools.partial(_leaf_forward, module.forward, path, module, recorder, virtual)
+        else:
+            wrapper = functools.partial(_tracked_forward, module.forward, path, recorder)
+        module.forward = wrapper
+    if isinstance(clone, torch.jit.ScriptModule):
+        return functools.partial(_leaf_forward, clone.forward, "", clone, recorder, virtual)
+    return clone
+
+
+def _modules_outside_leaves(model: nn.Module) -> Iterator[tuple[str, nn.Module]]:
+    stack = [("", model)]
+    while stack:
+        path, module = stack.pop()
+        yield path, module
+        if not is_leaf(module):
+            prefix = f"{path}." if path else ""
+            stack.extend(
+                (f"{prefix}{name}", child) for name, child in reversed(module._modules.items()) if child is not None
+            )
+
+
+def _tracked_forward(forward: Callable[..., Any], path: str, recorder: OpRecorder, *args: Any, **kwargs: Any) -> Any:
+    recorder.push_path(path)
     try:
-        with torch.no_grad(), recorder, context:
-            clone(*run_args, **run_kwargs)
+        return forward(*args, **kwargs)
     finally:
-        for handle in handles:
-            handle.remove()
-    return _attribute_params(clone, aten_records(recorder.calls))
+        recorder.pop_path()
 
 
-def track_modules(model: nn.Module, recorder: OpRecorder) -> list[RemovableHandle]:
-    """Register hooks on ``model`` (a private clone) that keep the recorder's module path."""
-    handles = []
-    for path, module in model.named_modules():
-
-        def push(_module: nn.Module, _args: Any, path: str = path) -> None:
-            recorder.push_path(path)
-
-        def pop(_module: nn.Module, _args: Any, _output: Any) -> None:
-            recorder.pop_path()
-
-        handles.append(module.register_forward_pre_hook(push))
-        handles.append(module.register_forward_hook(pop, always_call=True))
-    return handles
-
-
-def _attribute_params(clone: nn.Module, records: list[LayerRecord]) -> list[LayerRecord]:
-    """Give each module's own parameters to the first record inside that module."""
-    first_inside: dict[str, int] = {}
-    for index, record in enumerate(records):
-        parts = record.name.split(".") if record.name else []
-        for depth in range(len(parts) + 1):
-            first_inside.setdefault(".".join(parts[:depth]), index)
-    extra = [0] * len(records)
-    seen: set[int] = set()
-    for path, module in clone.named_modules():
-        first = first_inside.get(path)
-        if first is None:
-            continue
-        for param in module.parameters(recurse=False):
-            if id(param) not in seen:
-                seen.add(id(param))
-                extra[first] += param.numel()
-    return [
-        dataclasses.replace(record, params=record.params + add) if add else record
-        for record, add in zip(records, extra)
-    ]
+def _leaf_forward(
+    forward: Callable[..., Any],
+    path: str,
+    module: nn.Module,
+    recorder: OpRecorder,
+    virtual: bool,
+    *args: Any,
+    **kwargs: Any,
+) -> Any:
+    with recorder.leaf(path, module, args, kwargs) as output:
+        fallback = leaf_fallback_output(module, args, kwargs) if virtual else None
+        output.append(forward(*args, **kwargs) if fallback is None else fallback)
+    return output[0]

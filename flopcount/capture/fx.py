@@ -8,7 +8,9 @@ registered formula) as leaves and the module hierarchy in each node's
 plain Python values during tracing (the profile is for one input shape anyway) and
 shape-dependent control flow traces; only value-dependent control flow still fails, and
 then :func:`flopcount.profile` falls back to the dispatch path. No real arithmetic runs,
-and no attribute or hook is left on the user's model.
+and no attribute or hook is left on the user's model: whatever ``forward`` writes to a
+module during the trace (a cache entry holding a proxy, a rebuilt buffer) is put back
+by :func:`~flopcount.capture.isolation.preserved`.
 """
 
 from __future__ import annotations
@@ -22,9 +24,10 @@ from typing import Any
 import torch
 from torch import fx, nn
 
+from flopcount.capture.isolation import preserved
+from flopcount.capture.leaves import is_leaf
 from flopcount.capture.walker import MISSING, SHAPE_QUERIES, GraphWalker
 from flopcount.errors import CaptureLimitation, InputMismatchError
-from flopcount.formulas.registry import is_registered
 from flopcount.records import LayerRecord
 from flopcount.values import has_tensor, is_tensor_tree
 
@@ -54,7 +57,7 @@ def capture_fx(model: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]) 
     tensors, concrete = bind_inputs(model, args, kwargs)
     walker = GraphWalker(model, tensors, stepping=untraced)
     tracer = ShapeTracer(walker)
-    with eval_mode(model):
+    with preserved(model), eval_mode(model):
         if tracer.is_leaf_module(model, ""):
             for node in _single_call_graph(model, tensors, concrete).nodes:
                 walker.enqueue(node)
@@ -187,9 +190,7 @@ class ShapeTracer(fx.Tracer):
         return super().call_module(m, m.forward, args, kwargs)
 
     def is_leaf_module(self, m: nn.Module, module_qualified_name: str) -> bool:  # noqa: D102
-        if isinstance(m, (nn.Sequential, nn.ModuleList, nn.ModuleDict)):
-            return False
-        return is_registered(type(m)) or super().is_leaf_module(m, module_qualified_name)
+        return is_leaf(m)
 
     def create_node(self, *args: Any, **kwargs: Any) -> fx.Node:  # noqa: D102
         node = super().create_node(*args, **kwargs)

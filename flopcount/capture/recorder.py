@@ -3,25 +3,40 @@
 Used twice: by the fx walker for a node that has no formula of its own (a wrapped
 Python function, a leaf module without a formula), and by the dispatch capture path for
 a whole model that fx cannot trace. The recorder sits below autograd, so it sees the
-decomposed ops (``aten.addmm`` for a ``Linear``) and never patches anything.
+decomposed ops (``aten.addmm`` for a ``Linear``) and never patches anything. Every op
+goes through :func:`flopcount.meta.run_guarded`, so an op that needs values of fake or
+meta tensors raises :class:`~flopcount.errors.CaptureLimitation` (naming the module).
+
+Parameters are attributed by identity: the first op (or leaf module) that uses a
+parameter tensor gets its size, whether or not the module that owns it was called.
 """
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import torch
+from torch import nn
 
+from flopcount.capture.leaves import type_name
+from flopcount.errors import CaptureLimitation
 from flopcount.formulas.registry import OpCall, lookup, target_name
-from flopcount.meta import DispatchMode
+from flopcount.meta import DispatchMode, Taint, run_guarded
 from flopcount.records import LayerRecord, Shape
-from flopcount.values import tensor_bytes, tensor_shapes, to_info
+from flopcount.values import tensor_bytes, tensor_shapes, tensors_in, to_info
 
 
 @dataclass(frozen=True)
 class AtenCall:
-    """One aten op as the recorder saw it (tensors replaced by their ``TensorInfo``)."""
+    """One aten op (or one leaf module, ``module`` set) as the recorder saw it.
+
+    Tensors are replaced by their ``TensorInfo``; ``params`` is the size of the
+    parameters it used first.
+    """
 
     path: str
     op: Any
@@ -31,10 +46,17 @@ class AtenCall:
     input_shapes: tuple[Shape, ...]
     output_shape: Shape
     output_bytes: int
+    params: int = 0
+    module: nn.Module | None = None
+    prefix: str = ""
 
 
 class OpRecorder(DispatchMode):
     """A dispatch mode that records every aten call under the current module path.
+
+    Args:
+        path: Module path of the calls (until :meth:`push_path`).
+        params: ``id(tensor) -> numel`` of the parameters to attribute by first use.
 
     Example:
         >>> import torch
@@ -44,22 +66,82 @@ class OpRecorder(DispatchMode):
         [('block', 'aten.mm', 24)]
     """
 
-    def __init__(self, path: str = "") -> None:
+    def __init__(self, path: str = "", params: dict[int, int] | None = None) -> None:
         super().__init__()
         self.calls: list[AtenCall] = []
         self._paths: list[str] = [path]
+        self._params = params or {}
+        self._seen: set[int] = set()
+        self._prefix = ""
+        self.taint = Taint()
 
     def push_path(self, path: str) -> None:
-        """Attribute the following calls to module ``path`` (a forward pre-hook calls this)."""
+        """Attribute the following calls to module ``path``."""
         self._paths.append(path)
 
     def pop_path(self) -> None:
-        """Return to the enclosing module's path (a forward hook calls this)."""
+        """Return to the enclosing module's path."""
         self._paths.pop()
 
+    def _new_params(self, tensors: list[torch.Tensor]) -> int:
+        total = 0
+        for tensor in tensors:
+            key = id(tensor)
+            if key in self._params and key not in self._seen:
+                self._seen.add(key)
+                total += self._params[key]
+        return total
+
+    @contextlib.contextmanager
+    def leaf(self, path: str, module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Iterator[list[Any]]:
+        """Record the block (a leaf module's forward) as one call of ``module``'s formula.
+
+        Yields a one-item list; the block puts the module's output in it. Without a
+        formula, the block's aten calls are kept, named ``"<Type>>aten.op"``.
+        """
+        outer, outer_prefix = self.calls, self._prefix
+        self.calls, self._prefix = [], f"{outer_prefix}{type_name(module)}>"
+        self._paths.append(path)
+        result: list[Any] = []
+        try:
+            yield result
+        finally:
+            inner, self.calls, self._prefix = self.calls, outer, outer_prefix
+            self._paths.pop()
+        own = self._new_params(list(module.parameters()))
+        if lookup(type(module)) is None and inner:  # no formula: the aten ops inside count
+            inner[0] = dataclasses.replace(inner[0], params=inner[0].params + own)
+            self.calls.extend(inner)
+            return
+        output = result[0] if result else None
+        shapes = tensor_shapes(output)
+        self.calls.append(
+            AtenCall(
+                path=path,
+                op=type(module),
+                args=to_info(args),
+                kwargs=to_info(kwargs),
+                output=to_info(output),
+                input_shapes=tuple(tensor_shapes(args) + tensor_shapes(kwargs)),
+                output_shape=shapes[0] if shapes else (),
+                output_bytes=tensor_bytes(output),
+                params=own + self._new_params(tensors_in(args) + tensors_in(kwargs)) + sum(c.params for c in inner),
+                module=module,
+            )
+        )
+
     def dispatch(self, func: torch._ops.OpOverload, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        """Run the op and record it under the current module path."""
-        out = func(*args, **kwargs)
+        """Run the op (guarded) and record it under the current module path.
+
+        Metadata queries (``prim.device`` of a fake tensor, say) are not ops of the model:
+        they run and are not recorded.
+        """
+        if func.namespace == "prim":
+            return func(*args, **kwargs)
+        try:
+            out = run_guarded(func, args, kwargs, self.taint)
+        except CaptureLimitation as exc:
+            raise CaptureLimitation(f"{exc} [in module {self._paths[-1]!r}]") from exc
         shapes = tensor_shapes(out)
         self.calls.append(
             AtenCall(
@@ -71,37 +153,41 @@ class OpRecorder(DispatchMode):
                 input_shapes=tuple(tensor_shapes(args)),
                 output_shape=shapes[0] if shapes else (),
                 output_bytes=tensor_bytes(out),
+                params=self._new_params(tensors_in(args)) if self._params else 0,
+                prefix=self._prefix,
             )
         )
         return out
 
 
 def aten_records(calls: list[AtenCall], prefix: str = "") -> list[LayerRecord]:
-    """Turn recorded aten calls into records, counting each with its formula.
+    """Turn recorded calls into records, counting each with its formula.
 
     An op without a formula becomes an ``"uncounted"`` record (never a silent zero).
     """
     records = []
     for call in calls:
         formula = lookup(call.op)
-        name = target_name(call.op)
-        if formula is None:
+        name = type_name(call.module) if call.module is not None else f"{prefix}{call.prefix}{target_name(call.op)}"
+        if formula is None and call.module is not None:  # a leaf that ran no aten op (an identity)
+            family, macs, flops, counted = "zero", 0, 0, True
+        elif formula is None:
             family, macs, flops, counted = "uncounted", 0, 0, False
         else:
-            count = formula(OpCall(call.op, call.args, call.kwargs, call.output))
+            count = formula(OpCall(call.op, call.args, call.kwargs, call.output, call.module))
             family, macs, flops, counted = formula.family, count.macs, count.flops, True
         records.append(
             LayerRecord(
                 name=call.path,
-                type=f"{prefix}{name}",
+                type=name,
                 family=family,
                 input_shapes=call.input_shapes,
                 output_shape=call.output_shape,
-                params=0,
+                params=call.params,
                 macs=macs,
                 flops=flops,
                 activation_bytes=call.output_bytes,
-                node=name,
+                node=target_name(call.op),
                 counted=counted,
             )
         )

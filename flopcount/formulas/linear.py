@@ -21,6 +21,8 @@ from flopcount.formulas.registry import OpCall, register_formula
 from flopcount.records import Count, Shape
 
 aten = torch.ops.aten
+# aten._grouped_mm exists from torch 2.8.
+_GROUPED_MM = (aten._grouped_mm,) if hasattr(aten, "_grouped_mm") else ()
 
 
 def linear_count(input_shape: Shape, in_features: int, out_features: int, *, bias: bool) -> Count:
@@ -83,10 +85,15 @@ def matmul_count(a: Shape, output: Shape) -> Count:
     aten.mm,
     aten.bmm,
     aten.matmul,
+    *_GROUPED_MM,
     family="matmul",
 )
 def matmul(call: OpCall) -> Count:
-    """``matmul``/``mm``/``bmm``/``@`` including 1-d and broadcast operands."""
+    """``matmul``/``mm``/``bmm``/``@`` including 1-d and broadcast operands.
+
+    ``_grouped_mm(a (S, K), b (G, K, N), offs)`` (each row of ``a`` through one group's
+    matrix, as a mixture-of-experts layer runs its experts) is ``S * N * K`` MACs too.
+    """
     tensors = call.tensors
     return matmul_count(tensors[0].shape, call.out.shape)
 

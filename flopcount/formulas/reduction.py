@@ -1,7 +1,7 @@
 """Reductions: one flop per input element (``var``/``std``: three; p-norms: two).
 
-``sum``, ``mean``, ``amax``, ``argmax``, ``cumsum``, ``prod``, ``logsumexp``, ``any``, ...
-read every input element once; variance subtracts, squares and adds; a p-norm squares
+``sum``, ``mean``, ``amax``, ``argmax``, ``cumsum``, ``prod``, ``logsumexp``, ``any``,
+``histc``, ``bincount``, ... read every input element once; variance subtracts, squares and adds; a p-norm squares
 and adds (``F.normalize`` also divides).
 """
 
@@ -37,6 +37,8 @@ def _in_numel(call: OpCall) -> int:
     torch.logsumexp,
     torch.any,
     torch.all,
+    torch.histc,
+    torch.bincount,
     *tensor_methods("sum", "mean", "amax", "amin", "max", "min", "argmax", "argmin", "cumsum", "prod", "any", "all"),
     aten.sum,
     aten.mean,
@@ -51,6 +53,8 @@ def _in_numel(call: OpCall) -> int:
     aten.logsumexp,
     aten.any,
     aten.all,
+    aten.histc,
+    aten.bincount,
     family="reduction",
 )
 def reduction(call: OpCall) -> Count:

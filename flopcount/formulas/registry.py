@@ -3,8 +3,10 @@
 A formula maps an :class:`OpCall` (shapes of inputs and output, plus the module or the
 call's non-tensor arguments) to a :class:`~flopcount.records.Count`. Targets are module
 classes (``nn.Conv2d``), Python callables (``F.conv2d``, ``torch.matmul``,
-``operator.add``), tensor-method names (``"Tensor.add"``) or aten overload packets
-(``torch.ops.aten.mm``, used by the dispatch-level capture path).
+``operator.add``), tensor-method names (``"Tensor.add"``), aten overload packets
+(``torch.ops.aten.mm``, used by the dispatch-level capture path), qualified names of
+ops from libraries that may not be loaded (``"torchvision::nms"``), or module patterns
+(:class:`ModulePattern`, for classes of libraries flopcount does not import).
 Registering a target twice is an error unless ``override=True``.
 """
 
@@ -26,6 +28,7 @@ __all__ = [
     "DuplicateFormulaError",
     "Formula",
     "FormulaFn",
+    "ModulePattern",
     "OpCall",
     "TensorInfo",
     "first_tensor",
@@ -51,6 +54,9 @@ FAMILIES = (
     "elementwise",
     "interpolate",
     "reduction",
+    "fft",
+    "detection",
+    "moe",
     "zero",
     "other",
 )
@@ -138,13 +144,36 @@ class Formula:
         return self.fn(call)
 
 
+@dataclass(frozen=True)
+class ModulePattern:
+    """A formula target that matches module classes by what they have, not by name.
+
+    For module classes of libraries flopcount does not import (Hugging Face's
+    mixture-of-experts blocks, say): ``matches(cls)`` decides, once per class.
+
+    Example:
+        >>> import torch
+        >>> pattern = ModulePattern("has experts", lambda cls: hasattr(cls, "num_experts"))
+        >>> pattern.matches(torch.nn.Linear)
+        False
+    """
+
+    name: str
+    matches: Callable[[type], bool] = field(compare=False)
+
+    def __str__(self) -> str:
+        return self.name
+
+
 _REGISTRY: dict[Any, Formula] = {}
+_PATTERNS: dict[ModulePattern, Formula] = {}
+_MATCHED: dict[type, Formula | None] = {}  # class -> the formula of the first pattern it matches
 
 
 def target_name(target: Any) -> str:
     """Readable name of a formula target (``"Conv2d"``, ``"torch.matmul"``, ``"aten.mm"``)."""
-    if isinstance(target, str):
-        return target
+    if isinstance(target, (str, ModulePattern)):
+        return str(target)
     if isinstance(target, torch._ops.OpOverloadPacket):
         return f"aten.{target.__name__}" if "aten" in str(target) else str(target)
     if isinstance(target, torch._ops.OpOverload):
@@ -209,6 +238,9 @@ def register_formula(*targets: Any, family: str, override: bool = False) -> Call
                 )
         for target in targets:
             _REGISTRY[target] = Formula(target, family, fn)
+            if isinstance(target, ModulePattern):
+                _PATTERNS[target] = _REGISTRY[target]
+        _MATCHED.clear()
         return fn
 
     return decorator
@@ -232,23 +264,32 @@ def unregister_formula(target: Any) -> None:
         True
     """
     del _REGISTRY[target]
+    _PATTERNS.pop(target, None)
+    _MATCHED.clear()
 
 
 def lookup(target: Any) -> Formula | None:
-    """Formula for a target; module classes also match through their base classes."""
+    """Formula for a target; module classes also match through base classes, then patterns."""
     formula = _REGISTRY.get(target)
+    if formula is None and isinstance(target, torch._ops.OpOverloadPacket):
+        return _REGISTRY.get(target._qualified_op_name)  # registered by name: "torchvision::nms"
     if formula is not None or not isinstance(target, type):
         return formula
-    for base in target.__mro__[1:]:
-        formula = _REGISTRY.get(base)
-        if formula is not None:
-            return formula
-    return None
+    found = next((f for base in target.__mro__[1:] if (f := _REGISTRY.get(base)) is not None), None)
+    return found if found is not None else _pattern_formula(target)
+
+
+def _pattern_formula(cls: type) -> Formula | None:
+    if not _PATTERNS:
+        return None
+    if cls not in _MATCHED:
+        _MATCHED[cls] = next((f for pattern, f in _PATTERNS.items() if pattern.matches(cls)), None)
+    return _MATCHED[cls]
 
 
 def is_registered(target: Any) -> bool:
-    """True when ``target`` itself (not a base class) has a formula."""
-    return target in _REGISTRY
+    """True when ``target`` itself (not a base class) has a formula, or a module pattern matches it."""
+    return target in _REGISTRY or (isinstance(target, type) and _pattern_formula(target) is not None)
 
 
 def registered_targets() -> list[Any]:

@@ -17,7 +17,7 @@ VALUE_READS = {
     "mask": (lambda x: x[x > 0].numel(), "boolean-mask indexing"),
     "nonzero": (lambda x: len(torch.nonzero(x)), "aten::nonzero"),
     "unique": (lambda x: torch.unique(x).numel(), "unique"),
-    "tolist": (lambda x: len(x.tolist()), "aten::_to_copy"),
+    "tolist": (lambda x: len(x.tolist()), "aten::_local_scalar_dense"),
     "numpy": (lambda x: x.detach().numpy().shape[0], r"Tensor\.numpy"),
 }
 
@@ -34,14 +34,37 @@ class Reads(nn.Module):
         return self.fc(x) * self.read(x)
 
 
+class WeightReads(nn.Module):
+    """The same value reads, of a weight-dependent tensor (the Linear's output)."""
+
+    def __init__(self, read):
+        super().__init__()
+        self.fc = nn.Linear(8, 4)
+        self.head = nn.Linear(4, 4)
+        self.read = read
+
+    def forward(self, x):
+        h = self.fc(x)
+        return self.head(h) * self.read(h)
+
+
 @pytest.mark.parametrize("name", sorted(VALUE_READS))
-def test_value_reads_need_real_inputs(name):
+def test_value_reads_of_inputs_need_real_inputs_but_no_real_forward(name):
     read, op = VALUE_READS[name]
     with pytest.raises(CaptureLimitation, match=rf"needs tensor values to run \(CaptureLimitation: .*{op}"):
         profile(Reads(read), input_shape=(3, 8))
     real = profile(Reads(read), torch.randn(3, 8))
-    assert real.capture.method == "dispatch-real" and "meta run failed: CaptureLimitation" in real.capture.reason
+    assert real.capture.method == "dispatch" and not real.capture.real_forward
     assert [(r.name, r.macs) for r in real.layers if r.macs] == [("fc", 3 * 8 * 4)]
+
+
+@pytest.mark.parametrize("name", sorted(VALUE_READS))
+def test_value_reads_of_weight_dependent_tensors_need_a_real_run(name):
+    read, _ = VALUE_READS[name]
+    result = profile(WeightReads(read), torch.randn(3, 8))
+    assert result.capture.real_forward and "virtual run failed: CaptureLimitation" in result.capture.reason
+    assert "[in module ''" in result.capture.reason or name == "numpy"  # the module that read the value
+    assert [(r.name, r.macs) for r in result.layers if r.macs] == [("fc", 3 * 8 * 4), ("head", 3 * 4 * 4)]
 
 
 def test_on_meta_classifies_by_op_and_type():

@@ -61,15 +61,35 @@ def test_iterating_a_tensor_still_traces_with_concrete_shapes():
     assert [r.name for r in result.layers if r.type == "Linear"] == ["fc"] * 3
 
 
-def test_value_dependent_branch_falls_back_to_a_real_run_and_says_why():
+def test_input_dependent_branch_runs_no_real_forward():
     model = ValueBranch()
-    before = {k: v.clone() for k, v in model.state_dict().items()}
     positive = profile(model, torch.ones(2, 8))
     negative = profile(model, -torch.ones(2, 8))
-    assert positive.capture.method == "dispatch-real"
-    assert "fx failed" not in positive.capture.reason and positive.capture.reason
+    assert positive.capture.method == negative.capture.method == "dispatch"
     assert positive.total_macs == 2 * 8 * 4 and negative.total_macs == 2 * 8 * 2
-    fc = [r for r in positive.layers if r.name == "fc"]
+
+
+class WeightBranch(ValueBranch):
+    """Control flow on a weight-dependent value: only a real run can follow it."""
+
+    def forward(self, x):
+        h = self.fc(x)
+        if h.sum() > 0:
+            return self.other(x)
+        return h
+
+
+def test_weight_dependent_branch_falls_back_to_a_real_run_and_says_why():
+    model = WeightBranch()
+    with torch.no_grad():
+        model.fc.bias.fill_(10.0)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    result = profile(model, torch.ones(2, 8))
+    assert result.capture.method == "dispatch-real" and result.capture.real_forward
+    assert "fx failed" not in result.capture.reason
+    assert "aten::_local_scalar_dense needs tensor values" in result.capture.reason
+    assert result.total_macs == 2 * 8 * 4 + 2 * 8 * 2
+    fc = [r for r in result.layers if r.name == "fc"]
     assert fc and fc[0].params == 36  # per-module attribution survives the fallback
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
 
@@ -79,7 +99,7 @@ def test_value_dependent_model_without_real_inputs_says_what_to_do():
         profile(ValueBranch(), input_shape=(2, 8))
 
 
-def test_untraceable_forward_falls_back_to_the_meta_dispatch_path():
+def test_untraceable_forward_falls_back_to_the_virtual_dispatch_path():
     class VarArgs(nn.Module):
         def __init__(self):
             super().__init__()
@@ -101,7 +121,7 @@ def test_dispatch_path_counts_per_module():
     model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 36, 2))
     records = capture_dispatch(model, (torch.empty(1, 3, 8, 8),), {}, real=False)
     by_name = {r.name: r for r in records if r.macs}
-    assert by_name["0"].macs == 36 * 4 * 27 and by_name["0"].type == "aten.convolution"
+    assert by_name["0"].macs == 36 * 4 * 27 and by_name["0"].type == "Conv2d"  # a leaf, as on the fx path
     assert by_name["3"].macs == 4 * 36 * 2
     assert sum(r.params for r in records) == sum(p.numel() for p in model.parameters())
 

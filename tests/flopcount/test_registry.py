@@ -80,11 +80,11 @@ def test_bad_family_and_no_target():
 def test_unknown_ops_are_listed_never_silent():
     class Odd(nn.Module):
         def forward(self, x):
-            return torch.fft.fft(x).real + torch.cummax(x, dim=-1).values
+            return torch.special.bessel_j0(x) + torch.cummax(x, dim=-1).values
 
     result = profile(Odd(), input_shape=(2, 8))
     ops = {u.op for u in result.uncounted}
-    assert any(op.startswith("fft_fft>aten._fft_") for op in ops), ops  # caller>aten op
+    assert any(op.endswith("aten.special_bessel_j0") for op in ops), ops  # caller>aten op
     assert "cummax>aten.cummax" in ops
     assert 0 < result.coverage < 1
     text = str(result)

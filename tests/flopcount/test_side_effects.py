@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -94,3 +95,100 @@ def test_training_only_branches_are_not_counted():
     assert result.total_macs == 8
     assert result.unused_params == 10  # the aux head's parameters are reported, not hidden
     assert model.training and model.aux.training
+
+
+def _proxies_in(model: nn.Module) -> list[str]:
+    """Every fx Proxy reachable from a module attribute (through dicts, lists and tuples)."""
+    from torch import fx
+
+    found: list[str] = []
+
+    def walk(value, where, depth):
+        if isinstance(value, fx.Proxy):
+            found.append(where)
+        elif depth < 4 and isinstance(value, dict):
+            for key, item in value.items():
+                walk(item, f"{where}[{key!r}]", depth + 1)
+        elif depth < 4 and isinstance(value, (list, tuple)):
+            for index, item in enumerate(value):
+                walk(item, f"{where}[{index}]", depth + 1)
+
+    for name, module in model.named_modules():
+        for attr, value in vars(module).items():
+            walk(value, f"{name}.{attr}", 0)
+    return found
+
+
+class WritesToSelf(nn.Module):
+    """A forward that fills a cache, rebuilds a buffer for a new size and keeps a list on self."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(8, 8)
+        self.bias_cache: dict[str, torch.Tensor] = {}
+        self.register_buffer("pos", torch.zeros(4, 8), persistent=False)
+
+    def forward(self, x):
+        if x.shape[0] != self.pos.shape[0]:  # lazily built for the input length, on the input's device
+            self.pos = torch.arange(x.shape[0] * 8, dtype=x.dtype, device=x.device).view(x.shape[0], 8)
+        key = str(x.device)
+        if key not in self.bias_cache:
+            self.bias_cache[key] = self.fc.bias * 2
+        self.pyramid = [x, x * 2]
+        return self.fc(x + self.pos) + self.bias_cache[key]
+
+
+class WritesToSelfVarArgs(WritesToSelf):
+    """The same, with a ``*args`` forward: fx cannot trace it, the dispatch path runs."""
+
+    def forward(self, *args):
+        return super().forward(*args)
+
+
+@pytest.mark.parametrize("path", ["fx", "dispatch"])
+def test_nothing_left_behind_after_a_forward_that_writes_to_self(path):
+    model = (WritesToSelf() if path == "fx" else WritesToSelfVarArgs()).eval()
+    x = torch.randn(6, 8)
+    attrs = {name: dict(vars(module)) for name, module in model.named_modules()}
+    buffers = dict(model.named_buffers())
+    first = profile(model, x)
+    assert first.capture.method == path
+    assert _proxies_in(model) == []
+    assert {name: dict(vars(module)) for name, module in model.named_modules()} == attrs
+    assert all(b is buffers[n] for n, b in model.named_buffers()) and model.bias_cache == {}
+    second = profile(model, x)
+    assert second.layers == first.layers and second.capture == first.capture
+    with torch.no_grad():
+        expected = model(x)  # the model still runs, on its own device
+    assert model.pos.device.type == "cpu" and torch.isfinite(expected).all()
+
+
+class CapturingHooks(nn.Module):
+    """Like transformers' output capturing: hooks installed on first use, a flag says so."""
+
+    def __init__(self):
+        super().__init__()
+        self.layers = nn.ModuleList(nn.Linear(4, 4) for _ in range(2))
+        self.collected: list[torch.Tensor] = []
+
+    def forward(self, x):
+        if not getattr(self, "_output_capturing_hooks_installed", False):
+            for layer in self.layers:
+                layer.register_forward_hook(lambda module, args, out: self.collected.append(out))
+            self._output_capturing_hooks_installed = True
+        self.collected.clear()
+        for layer in self.layers:
+            x = layer(x)
+        return self.collected[1]  # IndexError when the hooks are gone but the flag stays
+
+
+def test_a_model_already_run_with_library_hooks_profiles():
+    model = CapturingHooks().eval()
+    x = torch.randn(2, 4)
+    with torch.no_grad():
+        expected = model(x)
+    result = profile(model, x)
+    assert result.total_macs == 2 * 2 * 4 * 4
+    assert len(model.layers[0]._forward_hooks) == 1  # the user's model keeps its own hooks
+    with torch.no_grad():
+        assert torch.equal(model(x), expected)

@@ -1,0 +1,101 @@
+"""Nothing left behind: every attribute a capture touches on the user's model is put back.
+
+Tracing runs the model's own ``forward`` with proxies, and a ``forward`` may write to
+``self``: a cache filled on first use (``self.attention_bias_cache[device] = ...``), a
+buffer rebuilt for a new input size (``self.rel_pos = ...``), a list of intermediate
+results (``self.corr_pyramid = [...]``). :func:`preserved` snapshots, for every module,
+its ``__dict__`` and a shallow copy of every container in it (``_parameters``,
+``_buffers``, ``_modules`` and the model's own dicts, lists and sets), and restores
+both on exit, whether the capture succeeded or not: attributes the capture added are
+removed, replaced ones are put back, and containers get their old items back in place
+(so other references to the same container see the restored items too).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import Any
+
+from torch import nn
+
+_CONTAINERS = (dict, list, set)
+
+
+def _shallow(value: Any) -> Any:
+    if isinstance(value, dict):
+        return dict(value)
+    if isinstance(value, list):
+        return list(value)
+    return set(value)
+
+
+def _same_items(container: Any, saved: Any) -> bool:
+    if len(container) != len(saved):
+        return False
+    if isinstance(container, dict):
+        return all(key in container and container[key] is value for key, value in saved.items())
+    if isinstance(container, list):
+        return all(a is b for a, b in zip(container, saved))
+    return bool(container == saved)
+
+
+def _put_back(container: Any, saved: Any) -> None:
+    if isinstance(container, dict):
+        container.clear()
+        container.update(saved)
+    elif isinstance(container, list):
+        container[:] = saved
+    else:
+        container.clear()
+        container.update(saved)
+
+
+class ModuleState:
+    """The attributes of every module of a model at one moment, to restore later.
+
+    Example:
+        >>> import torch
+        >>> net = torch.nn.Linear(2, 2)
+        >>> state = ModuleState(net)
+        >>> net.cache = {"x": 1}
+        >>> net._buffers["extra"] = torch.zeros(1)
+        >>> state.restore()
+        >>> hasattr(net, "cache"), list(net._buffers)
+        (False, [])
+    """
+
+    def __init__(self, model: nn.Module) -> None:
+        self._saved: list[tuple[nn.Module, dict[str, Any], dict[str, Any]]] = []
+        for module in model.modules():
+            attrs = vars(module)
+            containers = {
+                name: (value, _shallow(value)) for name, value in attrs.items() if isinstance(value, _CONTAINERS)
+            }
+            self._saved.append((module, dict(attrs), containers))
+
+    def restore(self) -> None:
+        """Put every module's attributes and container items back as they were."""
+        for module, attrs, containers in self._saved:
+            current = vars(module)
+            for name in [name for name in current if name not in attrs]:
+                del current[name]
+            for name, value in attrs.items():
+                if current.get(name, _MISSING) is not value:
+                    current[name] = value
+            for container, saved in containers.values():
+                if not _same_items(container, saved):
+                    _put_back(container, saved)
+
+
+_MISSING = object()
+
+
+@contextlib.contextmanager
+def preserved(model: nn.Module) -> Iterator[None]:
+    """Run the block, then restore every attribute of every module of ``model`` (see the module docstring)."""
+    state = ModuleState(model)
+    try:
+        yield
+    finally:
+        state.restore()

@@ -1,0 +1,93 @@
+"""Virtual weights: fake tensors that stand in for a model's parameters and buffers.
+
+The dispatch capture path runs a private copy of the model whose parameters and buffers
+are fake tensors (``torch._subclasses.fake_tensor``: a shape, a dtype and a device, no
+data) while the example inputs stay real. Every op that touches a weight then runs on
+fake tensors (no real arithmetic, any model size), and every op whose inputs are all
+real runs for real: the masks, position ids, sequence lengths and cache positions a
+model derives from its inputs are tiny, and Python code can branch on their values.
+Only a read of a weight-dependent value (routing a token by its score, say) needs a real
+run; :func:`flopcount.meta.run_guarded` raises :class:`~flopcount.errors.CaptureLimitation`
+there, by op identity.
+
+Fake tensors report the device of the tensor they replace (meta weights report the
+inputs' device, else ``cpu``), so ``torch.arange(n, device=hidden.device)`` builds a
+real tensor, as it would in a real forward.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+from torch._subclasses.fake_tensor import FakeTensor, FakeTensorMode
+from torch.utils._pytree import tree_map
+
+from flopcount.meta import clone_without_hooks, to_meta
+from flopcount.values import tensors_in
+
+
+class VirtualSpace:
+    """Makes fake stand-ins for tensors; all of one capture share one fake mode.
+
+    Args:
+        device: The device that stand-ins of meta tensors report.
+
+    Example:
+        >>> import torch
+        >>> space = VirtualSpace(torch.device("cpu"))
+        >>> weight = space.tensor(torch.empty(3, 4, device="meta"))
+        >>> out = torch.ones(2, 4) @ weight.t()
+        >>> type(out).__name__, tuple(out.shape), out.device.type
+        ('FakeTensor', (2, 3), 'cpu')
+    """
+
+    def __init__(self, device: torch.device) -> None:
+        self.mode = FakeTensorMode(allow_non_fake_inputs=True)
+        self.device = device
+
+    def tensor(self, tensor: torch.Tensor) -> torch.Tensor:
+        """A fake tensor with the shape, strides and dtype of ``tensor`` (no data is copied)."""
+        if isinstance(tensor, FakeTensor):
+            return tensor
+        device = self.device if tensor.device.type == "meta" else tensor.device
+        return FakeTensor(self.mode, to_meta(tensor.detach()), device)
+
+    def inputs(self, value: Any) -> Any:
+        """Example inputs for the fake run: meta tensors become fake, real tensors stay real."""
+        return tree_map(
+            lambda leaf: self.tensor(leaf) if isinstance(leaf, torch.Tensor) and leaf.is_meta else leaf, value
+        )
+
+
+def input_device(args: Any) -> torch.device:
+    """The device of the first real example input, else ``cpu``."""
+    for tensor in tensors_in(args):
+        if tensor.device.type != "meta":
+            return tensor.device
+    return torch.device("cpu")
+
+
+def virtual_clone(module: nn.Module, space: VirtualSpace) -> nn.Module:
+    """Copy of ``module`` with fake parameters and buffers and no hooks; ``module`` is not touched.
+
+    Quantized modules keep their packed weights (they are not tensors); TorchScript
+    modules are shared (see :func:`flopcount.meta.clone_without_hooks`).
+    """
+    replace: dict[int, Any] = {}
+    for param in module.parameters():
+        replace[id(param)] = nn.Parameter(space.tensor(param), requires_grad=param.requires_grad)
+    for buffer in module.buffers():
+        if not buffer.is_quantized:
+            replace[id(buffer)] = space.tensor(buffer)
+    return clone_without_hooks(module, replace)
+
+
+def real_clone(module: nn.Module) -> nn.Module:
+    """Copy of ``module`` for a real run: parameters shared (not copied), buffers copied, no hooks.
+
+    The run is in eval mode under ``torch.no_grad()``: parameters are only read, and a
+    buffer the forward updates in place is the copy's own.
+    """
+    return clone_without_hooks(module, {id(param): param for param in module.parameters()})
