@@ -118,8 +118,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     Example:
         >>> main(["torch.nn:ReLU", "--input-shape", "2,3", "--format", "csv"])
-        name,type,family,input_shapes,output_shape,params,macs,flops,activation_bytes,node,counted
-        ,ReLU,activation,"[[2, 3]]","[2, 3]",0,0,6,24,...,True
+        name,type,family,input_shapes,output_shape,params,macs,flops,activation_bytes,node,counted,dtype,note
+        ,ReLU,activation,"[[2, 3]]","[2, 3]",0,0,6,24,...,True,float32,
         0
     """
     args = build_parser().parse_args(argv)

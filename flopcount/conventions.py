@@ -9,6 +9,9 @@ shown and summed, so every convention of a profile comes from one capture.
 | ``flopcount`` (default) | every op family | 2 per MAC + documented extras |
 | ``torchvision`` | conv, linear, matmul, attention MACs (torchvision's "GFLOPS" are these MACs) | 2 per MAC |
 | ``paper`` | conv and dense MACs only: eqs. 10-11 of the paper | = MACs (the paper calls MACs "FLOPs") |
+
+The experts of a mixture-of-experts block (family ``moe``) are linear layers: both
+MAC-only conventions count them.
 """
 
 from __future__ import annotations
@@ -60,13 +63,13 @@ CONVENTIONS: dict[str, Convention] = {
         Convention(
             "torchvision",
             "MACs of conv, linear, matmul and attention only (torchvision's GFLOPS); FLOPs = 2 x MACs",
-            frozenset({"conv", "linear", "matmul", "attention"}),
+            frozenset({"conv", "linear", "matmul", "attention", "moe"}),
             2,
         ),
         Convention(
             "paper",
             "eqs. 10-11: conv and dense MACs only, reported as 'FLOPs' (FLOPs = MACs)",
-            frozenset({"conv", "linear"}),
+            frozenset({"conv", "linear", "moe"}),
             1,
         ),
     )

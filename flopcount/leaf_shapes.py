@@ -1,21 +1,145 @@
-"""Outputs of leaf modules that cannot run on values-free tensors: shapes from attributes.
+"""Outputs of ops that cannot run on values-free tensors: shapes from attributes.
 
-Two kinds of leaves need this. Quantized modules (``torch.ao.nn.quantized``) have no
-meta or fake kernels: their outputs follow from the module's attributes, like the float
-layers they replace, with a quantized dtype (:data:`QUANTIZED_MODULE_RULES`,
-:data:`QUANTIZED_FUNCTION_RULES`). A mixture-of-experts block's experts route tokens by
-their scores, which fake weights do not have; their output has the shape of the hidden
-states (:func:`leaf_fallback_output`), and their count is the expected active compute
-(:mod:`flopcount.formulas.moe`).
+Two kinds need this, on top of :mod:`flopcount.shapes`. Quantized modules and ops
+(``torch.ao.nn.quantized``, ``torch.ops.quantized``) have no meta or fake kernels: their
+outputs follow from the module's attributes, like the float layers they replace, with
+the input's quantized dtype; any other op on a quantized meta tensor runs on a float
+stand-in of the same shape and gets the quantized dtype back. A mixture-of-experts
+block's experts route tokens by their scores, which fake weights do not have; their
+output has the shape of the hidden states (:func:`leaf_fallback_output`), and their
+count is the expected active compute (:mod:`flopcount.formulas.moe`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import torch
+import torch.ao.nn.quantized as nnq
+import torch.ao.nn.quantized.dynamic as nnqd
+from torch import nn
+from torch.utils._pytree import tree_map
 
+from flopcount.errors import CaptureLimitation
 from flopcount.formulas.moe import HF_EXPERTS
+from flopcount.formulas.quantized import DYNAMIC_LINEARS, QUANTIZED_CONVS, QUANTIZED_LINEARS
+from flopcount.meta import meta_empty
+from flopcount.shapes import conv_output, function_output, linear_output, module_output
+
+# torch leaves broadcast_shapes unannotated; this is its documented signature.
+_broadcast_shapes: Callable[..., torch.Size] = torch.broadcast_shapes
+_DEQUANTIZING = frozenset({"Tensor.dequantize", torch.dequantize})
+
+
+def _quantize(module: nnq.Quantize, x: torch.Tensor) -> torch.Tensor:
+    return meta_empty(tuple(x.shape), module.dtype)
+
+
+def _dequantize(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    return meta_empty(tuple(x.shape), torch.float32)
+
+
+def _dynamic_linear(module: Any, x: torch.Tensor) -> torch.Tensor:
+    return meta_empty((*x.shape[:-1], module.out_features), x.dtype)
+
+
+def _dynamic_recurrent(module: Any, x: torch.Tensor, hx: Any = None) -> Any:
+    directions = 2 if module.bidirectional else 1
+    batch_dims = x.shape[:-1]
+    output = meta_empty((*batch_dims, directions * module.hidden_size), x.dtype)
+    batch = () if x.dim() == 2 else (x.shape[0] if module.batch_first else x.shape[1],)
+    state = meta_empty((module.num_layers * directions, *batch, module.hidden_size), x.dtype)
+    return (output, (state, state)) if module.mode == "LSTM" else (output, state)
+
+
+#: quantized module class -> rule(module, *args, **kwargs)
+QUANTIZED_MODULE_RULES: dict[type, Callable[..., Any]] = {
+    nnq.Quantize: _quantize,
+    nnq.DeQuantize: _dequantize,
+    nnqd.LSTM: _dynamic_recurrent,
+    nnqd.GRU: _dynamic_recurrent,
+    **dict.fromkeys(QUANTIZED_CONVS, conv_output),
+    **dict.fromkeys(QUANTIZED_LINEARS, linear_output),
+    **dict.fromkeys(DYNAMIC_LINEARS, _dynamic_linear),
+}
+
+
+def _broadcast(a: torch.Tensor, b: Any, *args: Any, **kwargs: Any) -> torch.Tensor:
+    shape = tuple(_broadcast_shapes(a.shape, b.shape)) if isinstance(b, torch.Tensor) else tuple(a.shape)
+    return meta_empty(shape, a.dtype)
+
+
+def _cat(tensors: Any, dim: int = 0, *args: Any, **kwargs: Any) -> torch.Tensor:
+    first = tensors[0]
+    shape = list(first.shape)
+    shape[dim] = sum(t.shape[dim] for t in tensors)
+    return meta_empty(tuple(shape), first.dtype)
+
+
+_quantized = torch.ops.quantized
+QUANTIZED_FUNCTION_RULES: dict[Any, Callable[..., Any]] = {
+    **dict.fromkeys(
+        (_quantized.add, _quantized.mul, _quantized.add_relu, _quantized.mul_relu, _quantized.add_scalar), _broadcast
+    ),
+    _quantized.mul_scalar: _broadcast,
+    _quantized.cat: _cat,
+}
+
+
+def _standin(value: Any) -> Any:
+    """Float stand-ins of quantized meta tensors (same shape)."""
+    return tree_map(
+        lambda t: meta_empty(tuple(t.shape), torch.float32) if isinstance(t, torch.Tensor) and t.is_quantized else t,
+        value,
+    )
+
+
+def _quantized_dtype(args: Any) -> torch.dtype | None:
+    for leaf in torch.utils._pytree.tree_leaves(args):
+        if isinstance(leaf, torch.Tensor) and leaf.is_quantized:
+            return leaf.dtype
+    return None
+
+
+def module_output_of(module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """Output of a leaf module on meta values: quantized rules first, else :func:`flopcount.shapes.module_output`."""
+    rule = QUANTIZED_MODULE_RULES.get(type(module))
+    if rule is not None:
+        return rule(module, *args, **kwargs)
+    return _with_standins(lambda a, k: module_output(module, a, k), args, kwargs, requantize=True)
+
+
+def function_output_of(target: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """Output of a function on meta values: quantized rules first, else :func:`flopcount.shapes.function_output`."""
+    rule = QUANTIZED_FUNCTION_RULES.get(target)
+    if rule is not None:
+        return rule(*args, **kwargs)
+    requantize = target not in _DEQUANTIZING
+    return _with_standins(lambda a, k: function_output(target, a, k), args, kwargs, requantize=requantize)
+
+
+def _with_standins(
+    run: Callable[[Any, Any], Any], args: tuple[Any, ...], kwargs: dict[str, Any], *, requantize: bool
+) -> Any:
+    """``run(args, kwargs)``; on quantized meta inputs without a kernel, on float stand-ins.
+
+    Float outputs of a stand-in run get the inputs' quantized dtype back (a pooling of
+    a quantized tensor is quantized), unless the op dequantizes.
+    """
+    dtype = _quantized_dtype((args, kwargs))
+    if dtype is None:
+        return run(args, kwargs)
+    try:
+        return run(args, kwargs)
+    except (CaptureLimitation, NotImplementedError, RuntimeError):
+        output = run(_standin(args), _standin(kwargs))
+    if not requantize:
+        return output
+    return tree_map(
+        lambda t: meta_empty(tuple(t.shape), dtype) if isinstance(t, torch.Tensor) and t.is_floating_point() else t,
+        output,
+    )
 
 
 def leaf_fallback_output(module: torch.nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:

@@ -17,6 +17,7 @@ Which capture path runs is decided by error types (:mod:`flopcount.errors`):
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import torch
@@ -25,6 +26,8 @@ from torch import nn
 from flopcount.capture import capture_dispatch, capture_fx
 from flopcount.conventions import Convention, get_convention
 from flopcount.errors import CaptureLimitation, InputMismatchError, ShapeMismatchError
+from flopcount.formulas.moe import MOE_MODES
+from flopcount.params import parameter_counts
 from flopcount.records import CaptureInfo, LayerRecord
 from flopcount.result import Profile
 from flopcount.values import tensor_shapes, tensors_in
@@ -38,19 +41,17 @@ def profile(
     input_shape: tuple[int, ...] | list[int] | None = None,
     dtype: torch.dtype | None = None,
     convention: str | Convention = "flopcount",
+    moe: str = "expected",
     **example_kwargs: Any,
 ) -> Profile:
     """Count parameters, MACs and FLOPs of every layer of ``model``, without running it.
 
-    The model is traced with torch.fx and every node's shape is derived on the ``meta``
-    device; no real arithmetic runs, no hook or attribute is left on the model, and the
-    result does not depend on train/eval mode, grad mode or the weights' device (eval
-    semantics are counted). When fx cannot trace the model, a private copy with fake
-    weights runs under a dispatch-level recorder on the example inputs (values derived
-    from the inputs alone are computed, so masks and sequence lengths can steer control
-    flow; nothing touching a weight is computed). Only when a weight-dependent value
-    steers the model does a copy sharing the real weights run on the real inputs.
-    :attr:`Profile.capture` says which path ran and why.
+    The model is traced with torch.fx on ``meta`` shapes, else a private copy with fake
+    weights runs on the example inputs (see the module docstring); only a
+    weight-dependent value steering the model makes a real run. No hook or attribute is
+    left on the model, and the result does not depend on train/eval mode, grad mode or
+    the weights' device (eval semantics are counted). :attr:`Profile.capture` says
+    which path ran and why.
 
     Args:
         model: Any ``torch.nn.Module`` (its weights may live on ``meta``).
@@ -62,6 +63,9 @@ def profile(
             floating-point parameter dtype, else float32).
         convention: ``"flopcount"`` (default), ``"torchvision"`` or ``"paper"``; see
             :mod:`flopcount.conventions`.
+        moe: ``"expected"`` (default): mixture-of-experts layers count top-k of E
+            experts per token, router not run; ``"routed"``: the experts' own ops for
+            this input's routing (a real run). See :mod:`flopcount.formulas.moe`.
         **example_kwargs: Example keyword inputs of ``forward``.
 
     Returns:
@@ -85,10 +89,25 @@ def profile(
         >>> [r.name for r in p.layers]
         ['0', '1']
     """
+    model = _uncompiled(model)
     example_inputs = _example_inputs(model, example_inputs, example_kwargs, input_shape, dtype)
     conv = get_convention(convention)
-    records, capture = _capture_records(model, example_inputs, example_kwargs)
+    _check_choice("moe", moe, MOE_MODES)
+    records, capture = _capture_records(model, example_inputs, example_kwargs, moe)
     return _assemble(model, tuple(records), capture, conv, tuple(tensor_shapes((example_inputs, example_kwargs))))
+
+
+def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {choices}, got {value!r}")
+
+
+def _uncompiled(model: nn.Module) -> nn.Module:
+    """The module ``torch.compile(module)`` wraps (module paths then match the original)."""
+    eval_frame = sys.modules.get("torch._dynamo.eval_frame")  # never import dynamo just to check
+    if eval_frame is not None and isinstance(model, eval_frame.OptimizedModule):
+        return _uncompiled(model._orig_mod)
+    return model
 
 
 def _assemble(
@@ -98,12 +117,12 @@ def _assemble(
     conv: Convention,
     input_shapes: tuple[tuple[int, ...], ...],
 ) -> Profile:
-    params = list(model.parameters())
+    total, trainable = parameter_counts(model)
     return Profile(
         model=type(model).__name__,
         layers=tuple(conv.apply(r) for r in raw),
-        total_params=sum(p.numel() for p in params),
-        trainable_params=sum(p.numel() for p in params if p.requires_grad),
+        total_params=total,
+        trainable_params=trainable,
         capture=capture,
         convention=conv,
         input_shapes=input_shapes,
@@ -137,17 +156,17 @@ def _example_inputs(
 
 
 def _capture_records(
-    model: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]
+    model: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any], moe: str
 ) -> tuple[list[LayerRecord], CaptureInfo]:
     """fx, else a virtual dispatch run, else a real dispatch run: decided by error type only."""
     try:
-        return capture_fx(model, args, kwargs), CaptureInfo("fx")
+        return capture_fx(model, args, kwargs, moe=moe), CaptureInfo("fx")
     except (ShapeMismatchError, InputMismatchError):
         raise
     except Exception as exc:  # fx cannot trace this model: fall back, and say why
         reason = _reason(exc)
     try:
-        return capture_dispatch(model, args, kwargs, real=False), CaptureInfo("dispatch", reason)
+        return capture_dispatch(model, args, kwargs, real=False, moe=moe), CaptureInfo("dispatch", reason)
     except CaptureLimitation as exc:
         failure: Exception = exc
     except Exception as exc:  # a shape error, or a fake kernel stricter than the real one
@@ -161,7 +180,7 @@ def _capture_records(
         raise ShapeMismatchError(f"model failed on the example inputs: {_reason(failure)}") from None
     reason = f"{reason}; virtual run failed: {_reason(failure)}"
     try:
-        return capture_dispatch(model, args, kwargs, real=True), CaptureInfo("dispatch-real", reason)
+        return capture_dispatch(model, args, kwargs, real=True, moe=moe), CaptureInfo("dispatch-real", reason)
     except Exception as exc:
         raise ShapeMismatchError(f"model failed on the example inputs: {_reason(exc)}") from None
 

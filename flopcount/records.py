@@ -82,13 +82,19 @@ class LayerRecord:
         node: Name of the fx node (or dispatch op) this record comes from.
         counted: False when no formula covered the op (its macs/flops are then 0 and it
             is listed in ``Profile.uncounted``).
+        dtype: The dtype the op computes in: its first tensor input's dtype
+            (``"float32"``, ``"bfloat16"``, ...), or ``"int8"`` for quantized kernels
+            (integer MACs); ``""`` when it has no tensor input.
+        note: How the count was obtained when a convention applies (``"moe expected:
+            ..."`` for a mixture-of-experts layer counted without its router's choice,
+            ``"moe routed"`` for the experts' ops of a real run), else ``""``.
 
     Example:
         >>> import torch
         >>> from flopcount import profile
         >>> record = profile(torch.nn.Linear(4, 3), input_shape=(2, 4)).layers[0]
-        >>> record.type, record.family, record.output_shape, record.params, record.macs, record.flops
-        ('Linear', 'linear', (2, 3), 15, 24, 54)
+        >>> record.type, record.family, record.output_shape, record.params, record.macs, record.flops, record.dtype
+        ('Linear', 'linear', (2, 3), 15, 24, 54, 'float32')
     """
 
     name: str
@@ -102,6 +108,8 @@ class LayerRecord:
     activation_bytes: int
     node: str = ""
     counted: bool = True
+    dtype: str = ""
+    note: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-JSON dictionary of this record (tuples become lists)."""

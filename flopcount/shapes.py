@@ -40,7 +40,8 @@ def _meta_forward(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
     return cast(torch.Tensor, module_meta_forward(module, x))
 
 
-def _conv_module(module: nn.modules.conv._ConvNd, x: torch.Tensor) -> torch.Tensor:
+def conv_output(module: nn.modules.conv._ConvNd, x: torch.Tensor) -> torch.Tensor:
+    """Output of a convolution module (float or quantized: the same attributes) on ``x``."""
     if isinstance(module.padding, str):  # "same" / "valid": let the real op decide
         return _meta_forward(module, x)
     dims = len(module.kernel_size)
@@ -69,7 +70,8 @@ def _conv_module(module: nn.modules.conv._ConvNd, x: torch.Tensor) -> torch.Tens
     return meta_empty((*x.shape[: -dims - 1], module.out_channels, *out), x.dtype)
 
 
-def _linear_module(module: nn.Linear, x: torch.Tensor) -> torch.Tensor:
+def linear_output(module: nn.Linear, x: torch.Tensor) -> torch.Tensor:
+    """Output of a linear module (float or quantized) on ``x``."""
     if x.shape[-1] != module.in_features:
         raise RuntimeError(f"expected last dim {module.in_features}, got {x.shape[-1]}")
     return meta_empty((*x.shape[:-1], module.out_features), x.dtype)
@@ -303,11 +305,11 @@ _SAME_SHAPE_MODULES: tuple[type[nn.Module], ...] = (
 #: module class -> rule(module, *args, **kwargs)
 MODULE_SHAPE_RULES: dict[type[nn.Module], ShapeRule] = {
     **dict.fromkeys(_SAME_SHAPE_MODULES, _same_module),
-    **dict.fromkeys((nn.Conv1d, nn.Conv2d, nn.Conv3d), _conv_module),
+    **dict.fromkeys((nn.Conv1d, nn.Conv2d, nn.Conv3d), conv_output),
     **dict.fromkeys((nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d, nn.AvgPool1d, nn.AvgPool2d, nn.AvgPool3d), _pool_module),
     **dict.fromkeys((nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d, nn.AdaptiveAvgPool3d), _adaptive_module),
     nn.AdaptiveMaxPool2d: _adaptive_module,
-    nn.Linear: _linear_module,
+    nn.Linear: linear_output,
     nn.Flatten: _flatten_module,
     nn.Embedding: _embedding_module,
     nn.MultiheadAttention: _multihead_attention_module,

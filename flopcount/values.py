@@ -104,3 +104,21 @@ def is_tensor_tree(value: Any) -> bool:
     """
     found = tree_leaves(value, is_leaf=_empty_container)
     return bool(found) and all(isinstance(leaf, torch.Tensor) for leaf in found)
+
+
+def dtype_name(dtype: torch.dtype) -> str:
+    """``torch.float32`` -> ``"float32"``."""
+    return str(dtype).removeprefix("torch.")
+
+
+def compute_dtype(formula: Any, inputs: list[Any]) -> str:
+    """The dtype an op computes in: its formula's (``"int8"`` for quantized kernels), else its first input's.
+
+    Args:
+        formula: The op's :class:`~flopcount.formulas.registry.Formula` (its ``dtype``), or ``None``.
+        inputs: The op's tensor inputs (tensors or ``TensorInfo``).
+    """
+    label = getattr(formula, "dtype", None)
+    if label:
+        return str(label)
+    return dtype_name(inputs[0].dtype) if inputs else ""

@@ -17,6 +17,9 @@ real tensor, as it would in a real forward.
 
 from __future__ import annotations
 
+import contextlib
+import logging
+from collections.abc import Iterator
 from typing import Any
 
 import torch
@@ -59,6 +62,43 @@ class VirtualSpace:
         return tree_map(
             lambda leaf: self.tensor(leaf) if isinstance(leaf, torch.Tensor) and leaf.is_meta else leaf, value
         )
+
+
+def script_forward(
+    module: torch.jit.ScriptModule,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    recording: contextlib.AbstractContextManager[Any],
+) -> Any:
+    """Run a TorchScript module inside ``recording`` on fake stand-ins of meta inputs.
+
+    TorchScript code cannot run on meta inputs next to its real weights, and cannot be
+    copied onto meta; fake inputs let its real weights stay where they are (they are
+    read as fake too, op by op, never computed on). Returns the outputs as meta tensors;
+    the conversions happen outside ``recording`` (a recorder or guard).
+    """
+    space = VirtualSpace(torch.device("cpu"))
+    fake_args, fake_kwargs = space.inputs(args), space.inputs(kwargs)
+    with recording:
+        output = module.forward(*fake_args, **fake_kwargs)
+    return to_meta(output)
+
+
+@contextlib.contextmanager
+def quiet_fake_kernels() -> Iterator[None]:
+    """Silence the fake-tensor logger's tracebacks for the block (a failed fake kernel is a fallback, not news).
+
+    A fake kernel stricter than the real one (``_grouped_mm`` on float32, say) logs an
+    error with a traceback before raising; flopcount catches the error and falls back.
+    The logger's level is restored on exit.
+    """
+    logger = logging.getLogger("torch._subclasses.fake_tensor")
+    level = logger.level
+    logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 def input_device(args: Any) -> torch.device:

@@ -21,6 +21,7 @@ never modified and its hooks never run.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -30,14 +31,15 @@ from torch import nn
 
 from flopcount.capture.leaves import is_leaf
 from flopcount.capture.recorder import OpRecorder, aten_records
+from flopcount.formulas.moe import HF_EXPERTS, ROUTED_NOTE
 from flopcount.leaf_shapes import leaf_fallback_output
 from flopcount.meta import numpy_guard
 from flopcount.records import LayerRecord
-from flopcount.virtual import VirtualSpace, input_device, real_clone, virtual_clone
+from flopcount.virtual import VirtualSpace, input_device, quiet_fake_kernels, real_clone, virtual_clone
 
 
 def capture_dispatch(
-    model: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any], *, real: bool
+    model: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any], *, real: bool, moe: str = "expected"
 ) -> list[LayerRecord]:
     """Record the ops of one forward pass of a private copy of ``model``.
 
@@ -46,6 +48,9 @@ def capture_dispatch(
         args: Example positional inputs.
         kwargs: Example keyword inputs.
         real: Run on real weights (shared, read only) instead of fake ones.
+        moe: How mixture-of-experts layers count (:mod:`flopcount.formulas.moe`):
+            ``"expected"`` (a leaf, no routing) or ``"routed"`` (the experts' own ops,
+            noted ``"moe routed"``; routing needs a real run).
 
     Returns:
         One record per op (a leaf module or an aten op), in execution order.
@@ -68,13 +73,21 @@ def capture_dispatch(
         clone, run_args, run_kwargs = virtual_clone(model, space), space.inputs(args), space.inputs(kwargs)
     clone.eval()
     recorder = OpRecorder(params={id(p): p.numel() for p in clone.parameters()})
-    root = _instrument(clone, recorder, virtual=not real)
-    with torch.no_grad(), recorder, numpy_guard():
+    root = _instrument(clone, recorder, virtual=not real, moe=moe)
+    with torch.no_grad(), recorder, numpy_guard(), quiet_fake_kernels():
         root(*run_args, **run_kwargs)
-    return aten_records(recorder.calls)
+    records = aten_records(recorder.calls)
+    if moe == "routed":
+        experts = tuple(path for path, module in clone.named_modules() if HF_EXPERTS.matches(type(module)))
+        records = [_routed(r) if r.name.startswith(experts) else r for r in records] if experts else records
+    return records
 
 
-def _instrument(clone: nn.Module, recorder: OpRecorder, *, virtual: bool) -> Callable[..., Any]:
+def _routed(record: LayerRecord) -> LayerRecord:
+    return dataclasses.replace(record, note=ROUTED_NOTE)
+
+
+def _instrument(clone: nn.Module, recorder: OpRecorder, *, virtual: bool, moe: str) -> Callable[..., Any]:
     """Give every module of ``clone`` (a private copy) a ``forward`` that keeps the module path.
 
     In a virtual run, a leaf whose output follows from its inputs' shapes
@@ -83,10 +96,10 @@ def _instrument(clone: nn.Module, recorder: OpRecorder, *, virtual: bool) -> Cal
     that runs the root (its tracked ``forward``, or the root itself when it is a
     TorchScript module, whose attributes cannot be set).
     """
-    for path, module in _modules_outside_leaves(clone):
+    for path, module in _modules_outside_leaves(clone, moe):
         if isinstance(module, torch.jit.ScriptModule):
             continue  # its ops are recorded under the enclosing module's path
-        if is_leaf(module):
+        if is_leaf(module, moe):
             wrapper = functools.partial(_leaf_forward, module.forward, path, module, recorder, virtual)
         else:
             wrapper = functools.partial(_tracked_forward, module.forward, path, recorder)
@@ -96,12 +109,12 @@ def _instrument(clone: nn.Module, recorder: OpRecorder, *, virtual: bool) -> Cal
     return clone
 
 
-def _modules_outside_leaves(model: nn.Module) -> Iterator[tuple[str, nn.Module]]:
+def _modules_outside_leaves(model: nn.Module, moe: str) -> Iterator[tuple[str, nn.Module]]:
     stack = [("", model)]
     while stack:
         path, module = stack.pop()
         yield path, module
-        if not is_leaf(module):
+        if not is_leaf(module, moe):
             prefix = f"{path}." if path else ""
             stack.extend(
                 (f"{prefix}{name}", child) for name, child in reversed(module._modules.items()) if child is not None

@@ -37,7 +37,9 @@ _CONCRETE_TENSOR_ATTRS = frozenset(
 )
 
 
-def capture_fx(model: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]) -> list[LayerRecord]:
+def capture_fx(
+    model: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any], *, moe: str = "expected"
+) -> list[LayerRecord]:
     """Trace ``model`` in eval mode with concrete shapes; return one record per op.
 
     A root that is itself a leaf (a bare ``nn.LSTM``) becomes a one-node graph.
@@ -56,7 +58,7 @@ def capture_fx(model: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]) 
     """
     tensors, concrete = bind_inputs(model, args, kwargs)
     walker = GraphWalker(model, tensors, stepping=untraced)
-    tracer = ShapeTracer(walker)
+    tracer = ShapeTracer(walker, moe=moe)
     with preserved(model), eval_mode(model):
         if tracer.is_leaf_module(model, ""):
             for node in _single_call_graph(model, tensors, concrete).nodes:
@@ -149,9 +151,10 @@ class ShapeTracer(fx.Tracer):
     of being set as attributes on the model.
     """
 
-    def __init__(self, walker: GraphWalker) -> None:
+    def __init__(self, walker: GraphWalker, moe: str = "expected") -> None:
         super().__init__()
         self.walker = walker
+        self.moe = moe
         self._param_names: dict[int, str] | None = None
         self._buffer_names: dict[int, str] | None = None
 
@@ -190,7 +193,7 @@ class ShapeTracer(fx.Tracer):
         return super().call_module(m, m.forward, args, kwargs)
 
     def is_leaf_module(self, m: nn.Module, module_qualified_name: str) -> bool:  # noqa: D102
-        return is_leaf(m)
+        return is_leaf(m, self.moe)
 
     def create_node(self, *args: Any, **kwargs: Any) -> fx.Node:  # noqa: D102
         node = super().create_node(*args, **kwargs)

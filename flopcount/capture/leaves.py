@@ -17,13 +17,19 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from flopcount.formulas.moe import HF_EXPERTS
 from flopcount.formulas.registry import is_registered
 
 _CONTAINERS = (nn.Sequential, nn.ModuleList, nn.ModuleDict)
 
 
-def is_leaf(module: nn.Module) -> bool:
+def is_leaf(module: nn.Module, moe: str = "expected") -> bool:
     """True when ``module`` is recorded as one op (see the module docstring).
+
+    Args:
+        module: The module.
+        moe: ``"expected"``: a mixture-of-experts block's experts are one leaf, counted
+            by :mod:`flopcount.formulas.moe`; ``"routed"``: their own ops are recorded.
 
     Example:
         >>> import torch
@@ -31,6 +37,8 @@ def is_leaf(module: nn.Module) -> bool:
         (True, False)
     """
     if isinstance(module, _CONTAINERS):
+        return False
+    if moe == "routed" and HF_EXPERTS.matches(type(module)):
         return False
     if isinstance(module, torch.jit.ScriptModule) or is_registered(type(module)):
         return True

@@ -26,8 +26,9 @@ from flopcount.capture.leaves import type_name
 from flopcount.errors import CaptureLimitation
 from flopcount.formulas.registry import OpCall, lookup, target_name
 from flopcount.meta import DispatchMode, Taint, run_guarded
-from flopcount.records import LayerRecord, Shape
-from flopcount.values import tensor_bytes, tensor_shapes, tensors_in, to_info
+from flopcount.params import packed_numel
+from flopcount.records import LayerRecord, Shape, TensorInfo
+from flopcount.values import compute_dtype, leaves, tensor_bytes, tensor_shapes, tensors_in, to_info
 
 
 @dataclass(frozen=True)
@@ -92,6 +93,14 @@ class OpRecorder(DispatchMode):
                 total += self._params[key]
         return total
 
+    def _new_packed(self, module: nn.Module) -> int:
+        total = 0
+        for sub in module.modules():
+            if id(sub) not in self._seen:  # packed (quantized) weights, once per module
+                self._seen.add(id(sub))
+                total += packed_numel(sub)
+        return total
+
     @contextlib.contextmanager
     def leaf(self, path: str, module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Iterator[list[Any]]:
         """Record the block (a leaf module's forward) as one call of ``module``'s formula.
@@ -108,7 +117,7 @@ class OpRecorder(DispatchMode):
         finally:
             inner, self.calls, self._prefix = self.calls, outer, outer_prefix
             self._paths.pop()
-        own = self._new_params(list(module.parameters()))
+        own = self._new_params(list(module.parameters())) + self._new_packed(module)
         if lookup(type(module)) is None and inner:  # no formula: the aten ops inside count
             inner[0] = dataclasses.replace(inner[0], params=inner[0].params + own)
             self.calls.extend(inner)
@@ -160,6 +169,10 @@ class OpRecorder(DispatchMode):
         return out
 
 
+def _infos(value: Any) -> list[TensorInfo]:
+    return [leaf for leaf in leaves(value) if isinstance(leaf, TensorInfo)]
+
+
 def aten_records(calls: list[AtenCall], prefix: str = "") -> list[LayerRecord]:
     """Turn recorded calls into records, counting each with its formula.
 
@@ -189,6 +202,8 @@ def aten_records(calls: list[AtenCall], prefix: str = "") -> list[LayerRecord]:
                 activation_bytes=call.output_bytes,
                 node=target_name(call.op),
                 counted=counted,
+                dtype=compute_dtype(formula, _infos((call.args, call.kwargs))),
+                note=formula.note if formula is not None else "",
             )
         )
     return records

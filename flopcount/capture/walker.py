@@ -23,13 +23,17 @@ from typing import Any
 import torch
 from torch import fx, nn
 
+from flopcount.capture.leaves import type_name as leaf_type_name
 from flopcount.capture.recorder import OpRecorder, aten_records
 from flopcount.errors import CaptureLimitation, ShapeMismatchError
 from flopcount.formulas.registry import OpCall, lookup, target_name
+from flopcount.leaf_shapes import function_output_of, module_output_of
 from flopcount.meta import META, module_meta_forward, on_meta, to_meta
+from flopcount.params import packed_numel
 from flopcount.records import ZERO, LayerRecord
-from flopcount.shapes import call_target, function_output, module_output
-from flopcount.values import tensor_bytes, tensor_shapes, tensors_in, to_info
+from flopcount.shapes import call_target
+from flopcount.values import compute_dtype, tensor_bytes, tensor_shapes, tensors_in, to_info
+from flopcount.virtual import script_forward
 
 #: Tensor methods that answer a question about the shape: Python values, not layers.
 SHAPE_QUERIES = frozenset(
@@ -153,21 +157,20 @@ class GraphWalker:
             if recorder is None:
                 output = _shape(node, module, target, args, kwargs)
             else:
-                with recorder:
-                    output = _execute(node, module, args, kwargs)
+                output = _execute(node, module, args, kwargs, recorder)
         except CaptureLimitation:
             raise
         except Exception as exc:
             raise ShapeMismatchError(_mismatch_message(node, module, path, args, exc), layer=path) from None
         params = self._new_params(node, module)
-        type_name = type(module).__name__ if module is not None else _op_name(node)
+        type_name = leaf_type_name(module) if module is not None else _op_name(node)
         if recorder is not None and recorder.calls:  # one record per aten op inside, each with its formula
             sub = aten_records(recorder.calls, prefix=f"{type_name}>")
             sub[0] = dataclasses.replace(sub[0], params=sub[0].params + params)
             self._records.extend(sub)
             return output
         if formula is None:  # ran no aten op at all (an identity in eval mode)
-            family, count = "zero", ZERO
+            family, count, formula = "zero", ZERO, None
         else:
             call = OpCall(target, to_info(args), to_info(kwargs) if kwargs else {}, to_info(output), module)
             family, count = formula.family, formula(call)
@@ -184,6 +187,8 @@ class GraphWalker:
                 flops=count.flops,
                 activation_bytes=tensor_bytes(output),
                 node=node.name,
+                dtype=compute_dtype(formula, inputs),
+                note=formula.note if formula is not None else "",
             )
         )
         return output
@@ -196,6 +201,10 @@ class GraphWalker:
             if id(tensor) not in self._seen_params:
                 self._seen_params.add(id(tensor))
                 total += tensor.numel()
+        for sub in module.modules() if module is not None else ():
+            if id(sub) not in self._seen_params:  # packed (quantized) weights, once per module
+                self._seen_params.add(id(sub))
+                total += packed_numel(sub)
         return total
 
 
@@ -210,15 +219,20 @@ def _target(node: fx.Node, module: nn.Module | None) -> Any:
 def _shape(node: fx.Node, module: nn.Module | None, target: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     """The output from a shape rule when one applies, else from meta execution."""
     if module is not None:
-        return module_output(module, args, kwargs)
-    return function_output(target, args, kwargs)
+        return module_output_of(module, args, kwargs)
+    return function_output_of(target, args, kwargs)
 
 
-def _execute(node: fx.Node, module: nn.Module | None, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-    if module is not None:
-        return module_meta_forward(module, *args, **kwargs)
-    with on_meta():
-        return call_target(_target(node, None), args, kwargs)
+def _execute(
+    node: fx.Node, module: nn.Module | None, args: tuple[Any, ...], kwargs: dict[str, Any], recorder: OpRecorder
+) -> Any:
+    if isinstance(module, torch.jit.ScriptModule):
+        return script_forward(module, args, kwargs, recorder)
+    with recorder:
+        if module is not None:
+            return module_meta_forward(module, *args, **kwargs)
+        with on_meta():
+            return call_target(_target(node, None), args, kwargs)
 
 
 def _run_python(node: fx.Node, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:

@@ -12,6 +12,7 @@ from flopcount.formulas import (  # noqa: F401  (importing registers the formula
     moe,
     norm,
     pool,
+    quantized,
     reduction,
     rnn,
     zero,

@@ -49,6 +49,11 @@ def _is_hf_experts(cls: type) -> bool:
         return False
 
 
+#: ``profile(..., moe=...)``: count the expected active compute, or the routed one (a real run).
+MOE_MODES = ("expected", "routed")
+EXPECTED_NOTE = "moe expected: top-k of E experts per token, router's choice not run"
+ROUTED_NOTE = "moe routed: the experts' ops for this input's routing (real run)"
+
 HF_EXPERTS = ModulePattern("transformers experts (use_experts_implementation)", _is_hf_experts)
 
 
@@ -75,7 +80,7 @@ def experts_count(
     return Count(macs, 2 * macs + extra)
 
 
-@register_formula(HF_EXPERTS, family="moe")
+@register_formula(HF_EXPERTS, family="moe", note=EXPECTED_NOTE)
 def hf_experts(call: OpCall) -> Count:
     """``Experts(hidden_states (T, H), top_k_index (T, k), top_k_weights (T, k))``."""
     module = call.module_as(nn.Module)

@@ -138,6 +138,8 @@ class Formula:
     target: Any
     family: str
     fn: FormulaFn = field(compare=False)
+    dtype: str | None = None
+    note: str = ""
 
     def __call__(self, call: OpCall) -> Count:
         """The count of one call."""
@@ -199,13 +201,18 @@ def tensor_methods(*names: str) -> tuple[str, ...]:
     return tuple(f"Tensor.{name}" for name in names)
 
 
-def register_formula(*targets: Any, family: str, override: bool = False) -> Callable[[FormulaFn], FormulaFn]:
+def register_formula(
+    *targets: Any, family: str, override: bool = False, dtype: str | None = None, note: str = ""
+) -> Callable[[FormulaFn], FormulaFn]:
     """Register ``fn`` as the cost formula of one or more targets.
 
     Args:
         *targets: Module classes, callables, ``"Tensor.<method>"`` names or aten ops.
         family: One of :data:`FAMILIES`; conventions select records by family.
         override: Replace an existing registration instead of raising.
+        dtype: The dtype the counted arithmetic runs in when it is not the inputs' own
+            (``"int8"`` for quantized kernels); records show it.
+        note: A label every record of this formula carries (a convention's name).
 
     Returns:
         A decorator that registers the function and returns it unchanged.
@@ -237,7 +244,7 @@ def register_formula(*targets: Any, family: str, override: bool = False) -> Call
                     f"a formula for {target_name(target)} is already registered (pass override=True to replace it)"
                 )
         for target in targets:
-            _REGISTRY[target] = Formula(target, family, fn)
+            _REGISTRY[target] = Formula(target, family, fn, dtype, note)
             if isinstance(target, ModulePattern):
                 _PATTERNS[target] = _REGISTRY[target]
         _MATCHED.clear()

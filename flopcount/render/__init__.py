@@ -76,7 +76,7 @@ def render(profile: Profile, fmt: str, depth: int | None = None) -> str | pd.Dat
         >>> from flopcount import profile
         >>> p = profile(torch.nn.Linear(4, 3), input_shape=(2, 4))
         >>> print(render(p, "csv").splitlines()[1])
-        ,Linear,linear,"[[2, 4]]","[2, 3]",15,24,54,24,...,True
+        ,Linear,linear,"[[2, 4]]","[2, 3]",15,24,54,24,...,True,float32,
     """
     try:
         entry = FORMATS[fmt]

@@ -1,12 +1,13 @@
 """JSON output in the stable schema ``flopcount.profile/1``.
 
 Top-level keys: ``schema``, ``flopcount_version``, ``model``, ``convention``,
-``capture`` (``method``, ``reason``), ``inputs`` (list of shapes), ``totals`` (``params``,
+``capture`` (``method``, ``reason``, ``real_forward``), ``inputs`` (list of shapes), ``totals`` (``params``,
 ``trainable_params``, ``frozen_params``, ``unused_params``, ``macs``, ``flops``,
 ``activation_bytes``), ``coverage`` (0..1), ``uncounted`` (list of ``{op, occurrences}``)
 and ``layers`` (list of records: ``name``, ``type``, ``family``, ``input_shapes``,
 ``output_shape``, ``params``, ``macs``, ``flops``, ``activation_bytes``, ``node``,
-``counted``). New keys may be added; existing keys keep their meaning.
+``counted``, ``dtype`` (``"int8"`` marks integer arithmetic), ``note``). New keys may be
+added; existing keys keep their meaning.
 """
 
 from __future__ import annotations
@@ -29,7 +30,11 @@ def to_dict(profile: Profile) -> dict[str, Any]:
         "flopcount_version": __version__,
         "model": profile.model,
         "convention": profile.convention.name,
-        "capture": {"method": profile.capture.method, "reason": profile.capture.reason},
+        "capture": {
+            "method": profile.capture.method,
+            "reason": profile.capture.reason,
+            "real_forward": profile.capture.real_forward,
+        },
         "inputs": [list(s) for s in profile.input_shapes],
         "totals": {
             "params": profile.total_params,

@@ -87,6 +87,11 @@ def summary_lines(profile: Profile) -> list[str]:
     if profile.uncounted:
         listed = ", ".join(f"{u.op} x{u.occurrences}" for u in profile.uncounted)
         lines.append(f"Uncounted ops (no formula, counted as 0): {listed}")
+    integer = [r for r in profile.layers if r.dtype == "int8"]
+    if integer:
+        lines.append(f"Integer (int8) ops: {len(integer)}, {human(sum(r.macs for r in integer))} MACs")
+    for note in sorted({r.note for r in profile.layers if r.note}):
+        lines.append(f"Counted by convention: {note}")
     capture = profile.capture.method
     if profile.capture.reason:
         capture += f" (fx failed: {profile.capture.reason})"

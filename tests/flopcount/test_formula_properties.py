@@ -1285,7 +1285,7 @@ def test_conv_shape_rule_matches_real_module(cfg):
     x = torch.randn(cfg["batch"], cfg["cin"], *cfg["spatial"])
     unbatched = x[0]
     for inp in (x, unbatched):
-        rule = fshapes._conv_module(module, torch.empty(inp.shape, device="meta"))
+        rule = fshapes.conv_output(module, torch.empty(inp.shape, device="meta"))
         real = module(inp)
         assert tuple(rule.shape) == tuple(real.shape), f"{module} on {tuple(inp.shape)}"
         assert rule.dtype == real.dtype

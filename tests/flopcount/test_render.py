@@ -70,7 +70,7 @@ def test_json_schema(table2):
     assert set(data) >= {"model", "convention", "capture", "inputs", "totals", "coverage", "uncounted", "layers"}
     assert data["totals"]["params"] == 25_785_415
     assert data["totals"]["macs"] == table2.total_macs
-    assert data["capture"] == {"method": "fx", "reason": None}
+    assert data["capture"] == {"method": "fx", "reason": None, "real_forward": False}
     assert data["layers"][0] == {
         "name": "features.0",
         "type": "Conv2d",
@@ -83,6 +83,8 @@ def test_json_schema(table2):
         "activation_bytes": 32 * 224 * 224 * 4,
         "node": "features_0",
         "counted": True,
+        "dtype": "float32",
+        "note": "",
     }
 
 
