@@ -1,4 +1,4 @@
-"""Command-line interface: ``skinbench split|synth|train|evaluate|predict|export|report``.
+"""Command-line interface: ``skinbench split|synth|train|evaluate|predict|export|report|sweep``.
 
 Argument parsing lives here and only here; each sub-command calls library code. Errors
 the user can fix are :class:`~skinbench.errors.SkinbenchError` (or ``OSError``); :func:`main`
@@ -41,8 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
     """Build the ``skinbench`` argument parser with all its sub-commands.
 
     Returns:
-        An ``argparse.ArgumentParser`` with the sub-commands ``split``, ``synth``,
-        ``train``, ``evaluate``, ``predict``, ``export`` and ``report`` (the CLI reference
+        An ``argparse.ArgumentParser`` with the sub-commands ``split``, ``synth``, ``train``,
+        ``evaluate``, ``predict``, ``export``, ``report`` and ``sweep`` (the CLI reference
         page is generated from it).
 
     Example:
@@ -62,6 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_predict_command(sub)
     _add_export_command(sub)
     _add_report_command(sub)
+    importlib.import_module("skinbench.sweep").add_sweep_command(sub)
     return parser
 
 
@@ -206,6 +207,7 @@ def _add_train_command(sub: _Subparsers) -> None:
     p.add_argument("--skip", action="append", metavar="IMAGE_ID", help="leave out an undecodable image (repeatable)")
     p.add_argument("--split", dest="split_file", metavar="FILE", help="split CSV of skinbench split (default: new)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from last.pt")
+    p.add_argument("--dist-backend", help="under torchrun: auto (nccl on CUDA, else gloo), nccl or gloo")
     p.set_defaults(func=_run_train)
 
 
@@ -221,12 +223,10 @@ def _train_config(args: argparse.Namespace) -> TrainConfig:
 
 
 def _run_train(args: argparse.Namespace) -> int:
-    """Handler of ``skinbench train``."""
-    from skinbench.evaluate import metrics_summary
-    from skinbench.train import main as train_main
+    """Handler of ``skinbench train`` (also each process of ``torchrun ... -m skinbench train``)."""
+    from skinbench.train import train_command
 
-    print(metrics_summary(train_main(_train_config(args)), args.out))
-    return 0
+    return train_command(_train_config(args))
 
 
 def _add_run_arguments(p: argparse.ArgumentParser, *, device: bool = True) -> None:
@@ -317,7 +317,7 @@ def _add_report_command(sub: _Subparsers) -> None:
         "paper's Tables III and IV recomputed, deviations from a baseline run, accuracy-vs-cost Pareto "
         "fronts and the paper's figures per run, plus every number as CSV/JSON (DIR/tables, DIR/numbers.json).",
     )
-    p.add_argument("runs", nargs="+", metavar="RUN", help="run folders written by skinbench train")
+    p.add_argument("runs", nargs="+", metavar="RUN", help="run folders of skinbench train, or sweep folders of them")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder")
     p.add_argument("--baseline", help="run compared with in the deviation table (default: the custom_cnn run)")
     p.add_argument("--no-speed", action="store_false", dest="speed", help="skip the latency/throughput measurement")

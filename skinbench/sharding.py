@@ -79,7 +79,8 @@ def gather_rows(env: DistEnv, index: Iterable[int], *columns: Any) -> tuple[Any,
 def _global_batches(order: list[int], batch_size: int, world: int) -> list[list[int]]:
     batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
     if len(batches) > 1 and len(batches[-1]) < 2 * world:
-        batches[-2] += batches.pop()
+        last = batches.pop()
+        batches[-1] = batches[-1] + last
     return batches
 
 
@@ -92,10 +93,10 @@ class ShardedBatchSampler(Sampler[list[int]]):
         env: This process's place in the job.
 
     Example:
-        >>> [list(ShardedBatchSampler(range(11), 4, DistEnv(rank=r, world_size=2))) for r in (0, 1)]
-        [[[0, 1], [4, 5], [8, 9]], [[2, 3], [6, 7], [10]]]
-        >>> ShardedBatchSampler(range(11), 4, DistEnv(rank=1, world_size=2)).loss_scales()
-        [1.0, 1.0, 0.6666666666666666]
+        >>> [list(ShardedBatchSampler(range(13), 4, DistEnv(rank=r, world_size=2))) for r in (0, 1)]
+        [[[0, 1], [4, 5], [8, 9]], [[2, 3], [6, 7], [10, 11, 12]]]
+        >>> ShardedBatchSampler(range(13), 4, DistEnv(rank=1, world_size=2)).loss_scales()
+        [1.0, 1.0, 1.2]
     """
 
     def __init__(self, sampler: Iterable[int], batch_size: int, env: DistEnv) -> None:
