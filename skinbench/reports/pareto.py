@@ -122,7 +122,9 @@ def plot_fronts(frame: pd.DataFrame, cost: str, out_stem: str | Path, *, label: 
 
     Every model is a labelled point; the front is drawn as a step line with its points
     highlighted; the cost axis is log-scaled. A ``variant`` column (``eager``, an export
-    variant such as ``onnx_int8``) sets each point's marker (:func:`marker_of`).
+    variant such as ``onnx_int8``) sets each point's marker (:func:`marker_of`). A
+    ``<score>_std`` column (means over seeds, :mod:`skinbench.reports.aggregate`) draws
+    +- one standard deviation as error bars.
 
     Args:
         frame: As for :func:`front_table`.
@@ -139,8 +141,12 @@ def plot_fronts(frame: pd.DataFrame, cost: str, out_stem: str | Path, *, label: 
     kinds = frame["variant"] if "variant" in frame else pd.Series("eager", index=frame.index)
     markers = kinds.map(marker_of)
     for ax, (score, score_name) in zip(axes, SCORES.items()):
-        data = frame[[label, cost, score]].assign(marker=markers).dropna()
+        err = frame[f"{score}_std"] if f"{score}_std" in frame else pd.Series(math.nan, index=frame.index)
+        data = frame[[label, cost, score]].assign(marker=markers, err=err).dropna(subset=[label, cost, score])
         data = data[data[cost] > 0].reset_index(drop=True)
+        if data["err"].notna().any():
+            yerr = data["err"].fillna(0).to_numpy()
+            ax.errorbar(data[cost], data[score], yerr=yerr, fmt="none", ecolor="0.5", elinewidth=1, capsize=2, zorder=1)
         idx = set(pareto_front(data[cost].tolist(), data[score].tolist()))
         data["on"] = [i in idx for i in range(len(data))]
         front = data[data["on"]].sort_values(cost)

@@ -10,8 +10,11 @@ Layout of the output folder::
 
 ``tables/`` also holds ``external`` (runs on external labelled test sets) and
 ``deployed`` (exported models: size, onnxruntime speed, memory, accuracy) when a run
-has them. Costs of the runs are counted at each run's own image size; Tables III and IV use the
-paper's 224 px and 7 classes.
+has them, and ``seeds`` (mean and standard deviation over runs differing only in the
+seed, with ``figures/pareto_seeds_*``; :mod:`skinbench.reports.aggregate`) when a model
+was trained with several seeds. A sweep folder stands for its finished runs. Costs of
+the runs are counted at each run's own image size; Tables III and IV use the paper's
+224 px and 7 classes.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import pandas as pd
 from skinbench.atomic import write_json, write_text
 from skinbench.cost import SpeedOptions, count, epoch_seconds, model_cost
 from skinbench.reports import figures, pareto
+from skinbench.reports.aggregate import has_seeds, plot_seed_fronts, seed_blocks, seed_table
 from skinbench.reports.deployment import accuracy_extras, deployed_table, external_table, pareto_points
 from skinbench.reports.formats import to_records, write_table
 from skinbench.reports.paper import PAPER_IMAGE_SIZE, PAPER_NUM_CLASSES
@@ -198,6 +202,9 @@ def build_report(
         "deviation": deviation_table(frame, base),
         "pareto": pareto.front_table(points.drop(columns=[] if speed else ["latency_ms"])),
     }
+    seeds = seed_table(runs, frame)  # runs differing only in the seed: mean and std
+    if has_seeds(seeds):
+        frames["seeds"] = seeds
     external = external_table(runs)
     if not external.empty:
         frames["external"] = external
@@ -220,6 +227,8 @@ def build_report(
     costs = [c for c in pareto.COSTS if c != "latency_ms" or speed is not None]
     for cost in costs:
         files += [str(p.relative_to(out)) for p in pareto.plot_fronts(points, cost, out / "figures" / f"pareto_{cost}")]
+    if has_seeds(seeds):
+        files += [str(p.relative_to(out)) for p in plot_seed_fronts(seeds, costs, out / "figures")]
 
     write_json(out / "numbers.json", {k: to_records(v) for k, v in frames.items()})
     blocks = _blocks(runs, frames, costs, base, speed, command)
@@ -306,6 +315,7 @@ def _blocks(
     ]
     for cost in costs:
         b.append(Image(f"figures/pareto_{cost}.png", f"Pareto fronts against {pareto.COSTS[cost]}"))
+    b += seed_blocks(frames.get("seeds", pd.DataFrame()), costs)
     b.append(Heading("Figures of the paper, per run"))
     for run in runs:
         b += [

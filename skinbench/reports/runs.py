@@ -16,7 +16,7 @@ from skinbench.data import task_outputs
 from skinbench.errors import RunError
 from skinbench.rundir import HISTORY_COLUMNS, RunDir
 
-__all__ = ["HISTORY_COLUMNS", "REQUIRED_FILES", "RunFormatError", "RunRecord", "load_run", "load_runs"]
+__all__ = ["HISTORY_COLUMNS", "REQUIRED_FILES", "RunFormatError", "RunRecord", "expand_sweeps", "load_run", "load_runs"]
 
 #: The name this module has always raised; the same class as :class:`skinbench.errors.RunError`.
 RunFormatError = RunError
@@ -118,15 +118,42 @@ def load_run(path: str | Path) -> RunRecord:
     )
 
 
+def expand_sweeps(paths: list[str | Path]) -> tuple[list[Path], list[Path]]:
+    """Replace each sweep folder (a folder of run folders, ``skinbench sweep``) by its finished runs.
+
+    A path with a ``config.json`` is a run and stays; a folder without one contributes
+    its sub-folders that hold a ``config.json``, by name (a folder with none stays, so
+    that loading it names what is missing).
+
+    Returns:
+        ``(runs, unfinished)``: the run folders, and the sweep's runs left out because
+        they have no ``metrics.json`` yet (an explicitly given run is never left out).
+    """
+    runs: list[Path] = []
+    unfinished: list[Path] = []
+    for path in map(Path, paths):
+        children = sorted(p for p in path.iterdir() if RunDir(p).has(RunDir.CONFIG)) if path.is_dir() else []
+        if RunDir(path).has(RunDir.CONFIG) or not children:
+            runs.append(path)  # a run, or not a sweep either: load_run names what is missing
+            continue
+        for child in children:
+            (runs if RunDir(child).has(RunDir.METRICS) else unfinished).append(child)
+    return runs, unfinished
+
+
 def load_runs(paths: list[str | Path]) -> list[RunRecord]:
-    """Load several runs; labels are made unique (``name``, ``name-2``, ...).
+    """Load several runs (or the finished runs of sweep folders); labels are made unique (``name``, ``name-2``, ...).
 
     Raises:
-        RunError: As :func:`load_run`; also for an empty list.
+        RunError: As :func:`load_run`; also for an empty list, or sweep folders without a
+            finished run.
     """
     if not paths:
         raise RunError("no run folders given")
-    runs = [load_run(p) for p in paths]
+    found, _ = expand_sweeps(paths)
+    if not found:
+        raise RunError(f"no finished runs in {', '.join(map(str, paths))} (skinbench sweep still running?)")
+    runs = [load_run(p) for p in found]
     seen: dict[str, int] = {}
     for run in runs:
         seen[run.name] = seen.get(run.name, 0) + 1
