@@ -46,7 +46,9 @@ class Plan:
         models: Models to train (the paper's two first).
         image_size: Training image side in pixels.
         epochs: Main / fine-tuning epochs.
-        head_epochs: Frozen-backbone epochs of transfer models.
+        head_epochs: Frozen-backbone epochs of transfer models with ``pretrained`` weights
+            (without them a transfer model trains end to end and this is not used).
+        recipe: Training recipe (``strong``, ``paper``; see skinbench.recipes).
         batch_size: Mini-batch size.
         n_synthetic: Synthetic images when ``data`` is None.
         synthetic_size: (width, height) of the synthetic JPEGs.
@@ -64,6 +66,7 @@ class Plan:
     image_size: int = 64
     epochs: int = 3
     head_epochs: int = 3
+    recipe: str = "strong"
     batch_size: int = 32
     n_synthetic: int = 700
     synthetic_size: tuple[int, int] = (200, 150)
@@ -108,7 +111,8 @@ def train_all(plan: Plan, data: Path) -> list[Path]:
                     model=model,
                     image_size=plan.image_size,
                     epochs=plan.epochs,
-                    head_epochs=plan.head_epochs,
+                    head_epochs=plan.head_epochs if plan.pretrained else None,
+                    recipe=plan.recipe,
                     batch_size=plan.batch_size,
                     pretrained=plan.pretrained,
                     seed=plan.seed,
@@ -146,7 +150,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--models", nargs="+", default=list(d.models), help=f"default: {' '.join(d.models)}")
     p.add_argument("--image-size", type=int, default=d.image_size, help=f"default: {d.image_size}")
     p.add_argument("--epochs", type=int, default=d.epochs, help=f"main/fine-tuning epochs (default: {d.epochs})")
-    p.add_argument("--head-epochs", type=int, default=d.head_epochs, help=f"default: {d.head_epochs}")
+    p.add_argument("--head-epochs", type=int, default=d.head_epochs, help=f"with --pretrained ({d.head_epochs})")
+    p.add_argument("--recipe", choices=("strong", "paper", "legacy"), default=d.recipe, help=f"default: {d.recipe}")
     p.add_argument("--batch-size", type=int, default=d.batch_size, help=f"default: {d.batch_size}")
     p.add_argument("--n", type=int, default=d.n_synthetic, help=f"synthetic images (default: {d.n_synthetic})")
     p.add_argument(
@@ -179,6 +184,7 @@ def main(argv: list[str] | None = None, *, command: str = "") -> int:
         image_size=args.image_size,
         epochs=args.epochs,
         head_epochs=args.head_epochs,
+        recipe=args.recipe,
         batch_size=args.batch_size,
         n_synthetic=args.n,
         synthetic_size=tuple(args.synthetic_size),

@@ -12,12 +12,9 @@ import argparse
 import importlib
 import sys
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, NoReturn, TypeAlias
+from typing import NoReturn, TypeAlias
 
 from skinbench.errors import PretrainedUnavailable, SkinbenchError
-
-if TYPE_CHECKING:
-    from skinbench.config import TrainConfig
 
 #: What the user can do about an error, appended to its line.
 _HINTS: dict[type[SkinbenchError], str] = {
@@ -57,7 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     _add_split_command(sub)
     _add_synth_command(sub)
-    _add_train_command(sub)
+    importlib.import_module("skinbench.cli_train").add_train_command(sub)
     _add_evaluate_command(sub)
     _add_predict_command(sub)
     _add_export_command(sub)
@@ -141,92 +138,6 @@ def _run_synth(args: argparse.Namespace) -> int:
     root = write_synthetic(args.out, n=args.n, seed=args.seed, image_size=tuple(args.size), force=args.force)
     print(f"wrote {args.n} synthetic images to {root}")
     return 0
-
-
-def _add_train_command(sub: _Subparsers) -> None:
-    from skinbench.config import MONITORS, TASKS, TrainConfig
-
-    d = TrainConfig(data="", out="")
-    p = sub.add_parser(
-        "train",
-        help="train a model (custom_cnn, resnet50_tl or any torchvision classifier) and evaluate it",
-        description="Train on the lesion-level split of a HAM10000 folder into the run folder --out "
-        "(config.json, split.csv, history.csv, last.pt, best.pt, metrics.json), then evaluate on the "
-        "test split. Transfer models train the new head on cached features of the frozen backbone, "
-        "then fine-tune the last backbone stage(s) at --finetune-lr.",
-        argument_default=argparse.SUPPRESS,
-    )
-    p.add_argument("--data", required=True, help="dataset folder holding HAM10000_metadata.csv")
-    p.add_argument("--model", required=True, help="custom_cnn, resnet50_tl or a torchvision model name")
-    p.add_argument("--out", required=True, help="run folder")
-    p.add_argument("--task", choices=TASKS, help=f"dx (7 classes) or binary (malignant) (default: {d.task})")
-    p.add_argument("--image-size", type=int, dest="image_size", help=f"pixels (default: {d.image_size})")
-    p.add_argument("--epochs", type=int, help=f"epochs of the main/fine-tuning phase (default: {d.epochs})")
-    p.add_argument(
-        "--head-epochs",
-        type=int,
-        dest="head_epochs",
-        help=f"frozen-backbone epochs of transfer models (default: {d.head_epochs})",
-    )
-    p.add_argument("--batch-size", type=int, dest="batch_size", help=f"default: {d.batch_size}")
-    p.add_argument("--lr", type=float, help=f"Adam learning rate (default: {d.lr})")
-    p.add_argument(
-        "--finetune-lr", type=float, dest="finetune_lr", help=f"learning rate of fine-tuning (default: {d.finetune_lr})"
-    )
-    p.add_argument("--weight-decay", type=float, dest="weight_decay", help=f"default: {d.weight_decay}")
-    p.add_argument(
-        "--unfreeze-stages",
-        type=int,
-        dest="unfreeze_stages",
-        help=f"backbone stages fine-tuned, from the output (default: {d.unfreeze_stages})",
-    )
-    p.add_argument(
-        "--class-weights", action="store_true", dest="class_weights", help="weight the loss by inverse class frequency"
-    )
-    p.add_argument(
-        "--no-pretrained",
-        action="store_false",
-        dest="pretrained",
-        help="start transfer models from random weights instead of ImageNet",
-    )
-    p.add_argument(
-        "--no-cache-features",
-        action="store_false",
-        dest="cache_features",
-        help="run the frozen backbone every head epoch (with augmentation)",
-    )
-    p.add_argument("--seed", type=int, help=f"default: {d.seed}")
-    p.add_argument("--monitor", choices=MONITORS, help=f"picks best.pt (default: {d.monitor})")
-    p.add_argument("--patience", type=int, help=f"early stopping, 0 = off (default: {d.patience})")
-    p.add_argument("--num-workers", type=int, dest="num_workers", help=f"default: {d.num_workers}")
-    p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
-    p.add_argument("--device", help="auto, cpu or cuda (default: auto)")
-    p.add_argument("--no-amp", action="store_false", dest="amp", help="no mixed precision on CUDA")
-    p.add_argument("--cache-dir", dest="cache_dir", help="decoded-image cache (default: ~/.cache/skinbench)")
-    p.add_argument("--no-progress", action="store_false", dest="progress", help="no bars (epoch lines stay)")
-    p.add_argument("--skip", action="append", metavar="IMAGE_ID", help="leave out an undecodable image (repeatable)")
-    p.add_argument("--split", dest="split_file", metavar="FILE", help="split CSV of skinbench split (default: new)")
-    p.add_argument("--resume", action="store_true", help="continue the run in --out from last.pt")
-    p.add_argument("--dist-backend", help="under torchrun: auto (nccl on CUDA, else gloo), nccl or gloo")
-    p.set_defaults(func=_run_train)
-
-
-def _train_config(args: argparse.Namespace) -> TrainConfig:
-    """The TrainConfig of ``skinbench train``: defaults (or the saved run on --resume) plus given flags."""
-    from skinbench.config import TrainConfig
-    from skinbench.rundir import RunDir
-
-    given = {k: v for k, v in vars(args).items() if k not in ("command", "func")}
-    if given.get("resume"):
-        return RunDir(given["out"]).resume_config(given)
-    return TrainConfig(**given)
-
-
-def _run_train(args: argparse.Namespace) -> int:
-    """Handler of ``skinbench train`` (also each process of ``torchrun ... -m skinbench train``)."""
-    from skinbench.train import train_command
-
-    return train_command(_train_config(args))
 
 
 def _add_run_arguments(p: argparse.ArgumentParser, *, device: bool = True) -> None:

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, Dataset, RandomSampler, Subset
+from torch.utils.data import DataLoader, Dataset, RandomSampler, Sampler, Subset, WeightedRandomSampler
 
 from skinbench.config import TrainConfig, check_device
 from skinbench.data import (
@@ -29,11 +29,15 @@ from skinbench.data import (
     task_classes,
     task_outputs,
 )
+from skinbench.data.augment import BatchAugment
 from skinbench.data.batching import MergedLastBatchSampler
+from skinbench.data.dataset import uint8_transform
+from skinbench.data.pipeline import BatchPipeline
 from skinbench.distributed import DistEnv, in_turn, local_device
 from skinbench.engine import predict
 from skinbench.errors import ConfigError
 from skinbench.models import build_model, is_transfer
+from skinbench.recipes import AUGMENTATIONS
 from skinbench.rundir import RunDir
 from skinbench.sharding import ShardedBatchSampler, gather_rows, shard
 
@@ -105,19 +109,38 @@ class RunContext:
         return self.config.channels_last and self.device.type == "cuda"
 
     def dataset(self, split: str, *, augment: bool = False) -> LesionDataset:
-        """Images and labels of ``split``, normalised; with random flips and rotations if ``augment``."""
+        """Images and labels of ``split``, normalised (evaluation), or for training if ``augment``.
+
+        Training images are uint8 tensors that :meth:`batch_pipeline` converts, augments
+        and normalises per batch; with ``config.augment == "legacy"`` they are flipped,
+        rotated and normalised here, image by image, as before recipes.
+        """
         mean, std = self.config.mean, self.config.std
         assert mean is not None and std is not None  # resolved by build_context
         data = self.splits[split]
+        if augment and self.config.augment != "legacy":
+            return LesionDataset(data.images, data.labels, uint8_transform())
         return LesionDataset(data.images, data.labels, make_transform(augment, mean, std))
 
-    def loader(self, dataset: Dataset[Item], *, shuffle: bool = False, seed: int = 0) -> DataLoader[Item]:
+    def batch_pipeline(self, seed: int) -> BatchPipeline | None:
+        """The per-batch conversion, augmentation and normalisation of training images; None for ``legacy``."""
+        if self.config.augment == "legacy":
+            return None
+        assert self.config.mean is not None and self.config.std is not None
+        settings = AUGMENTATIONS[self.config.augment]
+        augment = BatchAugment(**settings) if settings else None
+        return BatchPipeline(augment, self.config.mean, self.config.std, torch.Generator().manual_seed(seed))
+
+    def loader(
+        self, dataset: Dataset[Item], *, shuffle: bool = False, seed: int = 0, weights: torch.Tensor | None = None
+    ) -> DataLoader[Item]:
         """Batches of ``dataset``; a shuffled order depends only on ``seed``.
 
-        ``shuffle`` makes a training loader: a random order, and a last batch of one
-        image joins the batch before it (see :mod:`skinbench.data.batching`). Under
-        torchrun each process gets its share of every global batch
-        (:class:`~skinbench.sharding.ShardedBatchSampler`).
+        ``shuffle`` makes a training loader: a random order (drawn with replacement with
+        probabilities proportional to ``weights`` when given: class-balanced sampling),
+        and a last batch of one image joins the batch before it (see
+        :mod:`skinbench.data.batching`). Under torchrun each process gets its share of
+        every global batch (:class:`~skinbench.sharding.ShardedBatchSampler`).
         """
         generator = torch.Generator().manual_seed(seed)
         common: dict[str, Any] = {
@@ -128,16 +151,26 @@ class RunContext:
         if not shuffle:
             return DataLoader(dataset, batch_size=self.config.batch_size, **common)
         # the generator draws the workers' base seed, then the order: as DataLoader(shuffle=True) does
-        order = RandomSampler(dataset, generator=generator)  # type: ignore[arg-type]
+        order: Sampler[int] = RandomSampler(dataset, generator=generator)  # type: ignore[arg-type]
+        if weights is not None:
+            order = WeightedRandomSampler(weights.tolist(), len(weights), replacement=True, generator=generator)
         batches: MergedLastBatchSampler | ShardedBatchSampler = MergedLastBatchSampler(order, self.config.batch_size)
         if self.dist.distributed:
             batches = ShardedBatchSampler(order, self.config.batch_size, self.dist)
         return DataLoader(dataset, batch_sampler=batches, **common)
 
     def predict(
-        self, model: nn.Module, dataset: Dataset[Item], *, criterion: nn.Module | None = None, desc: str = "eval"
+        self,
+        model: nn.Module,
+        dataset: Dataset[Item],
+        *,
+        criterion: nn.Module | None = None,
+        desc: str = "eval",
+        tta: bool = False,
     ) -> tuple[np.ndarray, np.ndarray, float]:
         """:func:`skinbench.engine.predict` of ``model`` over all of ``dataset``, in dataset order.
+
+        ``tta`` averages the probabilities over the 4 flips of each image.
 
         Under torchrun each process predicts its :func:`~skinbench.sharding.shard`
         and every process gets all rows, each image exactly once; the loss is the mean
@@ -146,6 +179,7 @@ class RunContext:
         part = shard(len(dataset), self.dist)  # type: ignore[arg-type]
         data = Subset(dataset, part) if self.dist.distributed else dataset
         kw: dict[str, Any] = {"amp": self.amp, "channels_last": self.channels_last, "progress": self.config.progress}
+        kw["tta"] = tta
         y, probs, loss = predict(model, self.loader(data), self.device, criterion=criterion, desc=desc, **kw)
         if not self.dist.distributed:
             return y, probs, loss

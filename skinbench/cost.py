@@ -198,8 +198,11 @@ def measure_speed(
 def epoch_seconds(history: pd.DataFrame) -> dict[str, float]:
     """Training time per epoch from a run's ``history.csv``: the mean of each phase and overall.
 
+    The time of the training pass, ``train_seconds``; a history from before that column
+    (NaN) has only ``seconds``, which includes the validation pass, and that is used.
+
     Args:
-        history: Columns ``phase`` and ``seconds``.
+        history: Columns ``phase`` and ``seconds`` (and ``train_seconds``).
 
     Returns:
         ``{"epoch_s": mean over all epochs, "<phase>_epoch_s": mean per phase,
@@ -210,11 +213,12 @@ def epoch_seconds(history: pd.DataFrame) -> dict[str, float]:
         >>> epoch_seconds(h)
         {'train_s': 14.0, 'epoch_s': 4.666666666666667, 'head_epoch_s': 2.0, 'finetune_epoch_s': 10.0}
     """
-    out = {"train_s": float(history["seconds"].sum())}
+    column = "train_seconds" if "train_seconds" in history and history["train_seconds"].notna().all() else "seconds"
+    out = {"train_s": float(history[column].sum())}
     if len(history):
-        out["epoch_s"] = float(history["seconds"].mean())
+        out["epoch_s"] = float(history[column].mean())
         for phase, group in history.groupby("phase", sort=False):
-            out[f"{phase}_epoch_s"] = float(group["seconds"].mean())
+            out[f"{phase}_epoch_s"] = float(group[column].mean())
     return out
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -20,6 +20,10 @@ from tqdm import tqdm
 
 #: What the loops iterate over: ``(inputs, int64 labels)`` batches, e.g. a DataLoader.
 Batches = Iterable[Sequence[torch.Tensor]]
+#: A batch transform run on the device before the model (uint8 -> augmented, normalised floats).
+Prepare = Callable[[torch.Tensor], torch.Tensor]
+#: The flips of flip test-time augmentation (dims of an NCHW batch); the identity is the first view.
+TTA_FLIPS: tuple[tuple[int, ...], ...] = ((3,), (2,), (2, 3))
 
 
 class BinaryBCE(nn.Module):
@@ -118,6 +122,8 @@ def train_one_epoch(
     desc: str = "train",
     progress: bool = False,
     loss_scale: Sequence[float] | None = None,
+    prepare: Prepare | None = None,
+    lr_at: Callable[[int], float] | None = None,
 ) -> dict[str, float]:
     """Train ``model`` for one pass over ``loader``.
 
@@ -134,15 +140,25 @@ def train_one_epoch(
         progress: Show a tqdm bar with the running loss and accuracy.
         loss_scale: Per step, a factor on the loss before ``backward`` (not on the loss
             reported); see :meth:`skinbench.sharding.ShardedBatchSampler.loss_scales`.
+        prepare: Applied to each input batch once it is on ``device`` (conversion,
+            augmentation, normalisation: :class:`skinbench.data.pipeline.BatchPipeline`).
+        lr_at: The learning rate of step ``i`` of the epoch, set on every parameter group
+            before the step; None keeps the optimizer's.
 
     Returns:
-        ``{"loss": mean loss per sample, "acc": accuracy, "n": samples}`` over the epoch.
+        ``{"loss": mean loss per sample, "acc": accuracy, "n": samples, "lr": learning
+        rate of the last step}`` over the epoch.
     """
     model.train()
     total_loss, correct, seen = 0.0, 0, 0
     bar = _batches(loader, desc, progress)
     for step, (x, y) in enumerate(bar):
+        if prepare is not None:
+            x = prepare(x.to(device, non_blocking=True))
         x, y = _to_device(x, device, channels_last), y.to(device, non_blocking=True)
+        if lr_at is not None:
+            for group in optimizer.param_groups:
+                group["lr"] = lr_at(step)
         with _autocast(device, amp):
             logits = model(x)
             loss = criterion(logits, y)
@@ -161,7 +177,8 @@ def train_one_epoch(
         seen += n
         bar.set_postfix(loss=f"{total_loss / seen:.4f}", acc=f"{correct / seen:.3f}", refresh=False)
     bar.close()
-    return {"loss": total_loss / max(seen, 1), "acc": correct / max(seen, 1), "n": seen}
+    lr = float(optimizer.param_groups[0]["lr"]) if optimizer.param_groups else float("nan")
+    return {"loss": total_loss / max(seen, 1), "acc": correct / max(seen, 1), "n": seen, "lr": lr}
 
 
 @torch.no_grad()
@@ -175,8 +192,12 @@ def predict(
     channels_last: bool = False,
     desc: str = "eval",
     progress: bool = False,
+    tta: bool = False,
 ) -> tuple[np.ndarray, np.ndarray, float]:
     """Run ``model`` in eval mode over ``loader``.
+
+    With ``tta`` (image batches), the class probabilities are the mean over the image and
+    its 3 flips (:data:`TTA_FLIPS`); the loss is that of the image itself.
 
     Returns:
         ``(labels (N,), class probabilities (N, K), mean loss)``; the loss is NaN
@@ -189,11 +210,14 @@ def predict(
         x, y = _to_device(x, device, channels_last), y.to(device, non_blocking=True)
         with _autocast(device, amp):
             logits = model(x)
+            p = logits_to_probs(logits)
+            for dims in TTA_FLIPS if tta else ():
+                p = p + logits_to_probs(model(torch.flip(x, dims)))
         if criterion is not None:
             total_loss += float(criterion(logits.float(), y)) * len(y)
         seen += len(y)
         labels.append(y.cpu())
-        probs.append(logits_to_probs(logits).cpu())
+        probs.append((p / (1 + len(TTA_FLIPS)) if tta else p).cpu())
     loss = total_loss / seen if criterion is not None and seen else float("nan")
     return torch.cat(labels).numpy(), torch.cat(probs).double().numpy(), loss
 

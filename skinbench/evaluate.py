@@ -7,6 +7,7 @@ Every number comes from :mod:`sklearn.metrics`. ``metrics.json`` schema (version
       "run": str,                 # run folder name
       "model": str, "task": "dx" | "binary", "image_size": int,
       "checkpoint": "best.pt", "epoch": int,   # global epoch (1-based) of the weights evaluated
+      "tta": "none" | "flip",     # test-time augmentation: probabilities averaged over the 4 flips
       "split": "test", "n": int,
       "classes": [str, ...],      # class order of every per-class list and matrix axis
       "accuracy": float,          # eq. 6
@@ -27,7 +28,8 @@ Every number comes from :mod:`sklearn.metrics`. ``metrics.json`` schema (version
       "baseline": {"class": str, "accuracy": float, "balanced_accuracy": float},
                                   # always predicting the most frequent training class
       "params": int,              # parameters of the evaluated model
-      "timings": {"train_seconds": float,            # sum of history.csv's seconds
+      "timings": {"train_seconds": float,            # sum of history.csv's train_seconds
+                  "val_seconds": float,              # sum of history.csv's val_seconds
                   "features_train_seconds": float,   # phase 1 feature caching (transfer models)
                   "features_val_seconds": float}
     }
@@ -279,7 +281,8 @@ def evaluate_model(ctx: RunContext, *, epoch: int, checkpoint: str = RunDir.BEST
         ``(metrics, probs)``: the ``metrics.json`` content (without ``timings``) and the
         test class probabilities (N, K).
     """
-    y, probs, _ = ctx.predict(ctx.model, ctx.dataset("test"), desc="test")  # under torchrun: every image once
+    tta = ctx.config.tta == "flip"  # under torchrun: every image once
+    y, probs, _ = ctx.predict(ctx.model, ctx.dataset("test"), desc="test", tta=tta)
     config, classes = ctx.config, ctx.classes
     majority = int(np.bincount(ctx.splits["train"].labels, minlength=len(classes)).argmax())
     metrics: dict[str, Any] = {
@@ -290,6 +293,7 @@ def evaluate_model(ctx: RunContext, *, epoch: int, checkpoint: str = RunDir.BEST
         "image_size": config.image_size,
         "checkpoint": checkpoint,
         "epoch": int(epoch),
+        "tta": config.tta,
         "split": "test",
         **compute_metrics(y, probs, classes, baseline_label=majority),
         "params": sum(p.numel() for p in ctx.model.parameters()),

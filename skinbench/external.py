@@ -124,6 +124,7 @@ def evaluate_external(
         "labels": str(Path(labels).expanduser().absolute()),
         "layout": table.attrs["layout"],
         "tta": tta,
+        "run_tta": config.tta,  # the run's own test-time augmentation, used when tta is false
         "resize_rule": predictor.preprocessing.resize_rule,
         "image_sizes": dict(sizes.most_common()),
         **compute_metrics(y, probs, predictor.classes, baseline_label=training_majority(run, config.task)),

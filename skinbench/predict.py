@@ -151,8 +151,13 @@ class Predictor:
         return torch.stack([self._transform(p) for p in pixels])
 
     def probabilities(self, batch: torch.Tensor, *, tta: bool = False) -> np.ndarray:
-        """Class probabilities ``(N, K)`` (float64) of a prepared batch; ``tta`` averages :func:`tta_views`."""
+        """Class probabilities ``(N, K)`` (float64) of a prepared batch; ``tta`` averages :func:`tta_views`.
+
+        Without ``tta``, the run's own test-time augmentation applies, as in its test
+        evaluation (``config.tta == "flip"``: the mean over the image and its 3 flips).
+        """
         views = tta_views(batch) if tta else [batch]
+        flips = not tta and self.config.tta == "flip"
         amp = self.config.amp and self.device.type == "cuda"
         channels_last = self.config.channels_last and self.device.type == "cuda"
         probs = [
@@ -162,6 +167,7 @@ class Predictor:
                 self.device,
                 amp=amp,
                 channels_last=channels_last,
+                tta=flips,
             )[1]
             for v in views
         ]

@@ -4,7 +4,7 @@ Layout (every file written atomically, see :mod:`skinbench.atomic`)::
 
     config.json       the resolved TrainConfig (normalisation mean/std included)
     split.csv         the lesion-level train/val/test split the run uses
-    history.csv       one row per epoch, columns HISTORY_COLUMNS
+    history.csv       one row per epoch, columns HISTORY_COLUMNS (seconds = train_seconds + val_seconds)
     last.pt           after every epoch: model, optimizer, AMP scaler, loop state, RNG, config
     best.pt           the epoch with the best monitored metric: model, epoch, monitor, value, config
     metrics.json      test-split metrics (schema in skinbench.evaluate)
@@ -41,6 +41,8 @@ from skinbench.errors import ConfigError, RunError
 __all__ = ["HISTORY_COLUMNS", "RunDir", "check_name"]
 
 #: Columns of ``history.csv``, written by training and required by the report.
+#: ``seconds`` is the whole epoch: ``train_seconds`` (the training pass) plus
+#: ``val_seconds`` (the validation pass); ``lr`` is the learning rate of the epoch's last step.
 HISTORY_COLUMNS: tuple[str, ...] = (
     "epoch",
     "phase",
@@ -51,7 +53,12 @@ HISTORY_COLUMNS: tuple[str, ...] = (
     "val_balanced_acc",
     "lr",
     "seconds",
+    "train_seconds",
+    "val_seconds",
 )
+
+#: Columns added since the first version; older ``history.csv`` files read them as NaN.
+_ADDED_HISTORY_COLUMNS = ("train_seconds", "val_seconds")
 
 
 class RunDir:
@@ -129,7 +136,7 @@ class RunDir:
             RunError: Not valid JSON or not an object.
             ConfigError: Keys that are not configuration fields.
         """
-        return TrainConfig.from_dict(self.read_json(self.CONFIG))
+        return TrainConfig.from_saved(self.read_json(self.CONFIG))
 
     def resume_config(self, given: Mapping[str, Any]) -> TrainConfig:
         """The configuration to resume this run with: the saved one plus the allowed changes.
@@ -156,6 +163,9 @@ class RunDir:
     def read_history(self) -> pd.DataFrame:
         """Read ``history.csv``.
 
+        Columns added since the first version (:data:`_ADDED_HISTORY_COLUMNS`) are NaN
+        when the file predates them (its ``seconds`` included validation too).
+
         Raises:
             RunError: Unreadable, or a column of :data:`HISTORY_COLUMNS` is missing.
         """
@@ -164,9 +174,12 @@ class RunDir:
             history = pd.read_csv(path)
         except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
             raise RunError(f"{path} is not a readable CSV ({str(exc).splitlines()[0]})") from None
-        absent = [c for c in HISTORY_COLUMNS if c not in history.columns]
+        absent = [c for c in HISTORY_COLUMNS if c not in history.columns and c not in _ADDED_HISTORY_COLUMNS]
         if absent:
             raise RunError(f"{path} lacks columns {', '.join(absent)} (incompatible version)")
+        for column in _ADDED_HISTORY_COLUMNS:
+            if column not in history.columns:
+                history[column] = float("nan")
         return history
 
     # ------------------------------------------------------------------ checkpoints

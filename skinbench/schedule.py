@@ -23,9 +23,9 @@ class Phase:
     """One training phase.
 
     Attributes:
-        name: ``"full"`` (custom_cnn), ``"head"`` (frozen backbone) or ``"finetune"``.
+        name: ``"full"`` (every layer), ``"head"`` (frozen backbone) or ``"finetune"``.
         epochs: Maximum epochs of the phase.
-        lr: Adam learning rate of the phase.
+        lr: Peak learning rate of the phase.
     """
 
     name: str
@@ -36,15 +36,18 @@ class Phase:
 def plan_phases(config: TrainConfig) -> list[Phase]:
     """The phases a run of ``config`` goes through.
 
-    ``custom_cnn``: one phase ``full`` (``epochs`` at ``lr``). Transfer models: ``head``
-    (``head_epochs`` at ``lr``, backbone frozen), then ``finetune`` (``epochs`` at
-    ``finetune_lr``); see :mod:`skinbench.train`.
+    ``custom_cnn``, and a transfer model without pretrained weights (unless
+    ``force_frozen_random``): one phase ``full`` (``epochs`` at ``lr``, every layer).
+    Transfer models with weights: ``head`` (``head_epochs`` at ``lr``, backbone frozen),
+    then ``finetune`` (``epochs`` at ``finetune_lr``); see :mod:`skinbench.train`.
 
     Example:
         >>> [p.name for p in plan_phases(TrainConfig(data="d", out="r", model="resnet18"))]
         ['head', 'finetune']
+        >>> [p.name for p in plan_phases(TrainConfig(data="d", out="r", model="resnet18", pretrained=False))]
+        ['full']
     """
-    if not is_transfer(config.model):
+    if not is_transfer(config.model) or not (config.pretrained or config.force_frozen_random):
         return [Phase("full", config.epochs, config.lr)]
     return [Phase("head", config.head_epochs, config.lr), Phase("finetune", config.epochs, config.finetune_lr)]
 

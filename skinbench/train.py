@@ -9,12 +9,19 @@ folder's files are read and written through :class:`~skinbench.rundir.RunDir`.
 
 Phases:
 
-* ``custom_cnn`` has one phase, ``full``: every layer, ``config.epochs`` epochs at ``config.lr``.
-* Transfer models (``resnet50_tl`` and other torchvision models) have two:
+* ``custom_cnn`` has one phase, ``full``: every layer, ``config.epochs`` epochs at ``config.lr``;
+  so has a transfer model without pretrained weights (a frozen random backbone is refused
+  unless ``config.force_frozen_random``).
+* Transfer models (``resnet50_tl`` and other torchvision models) with weights have two:
   ``head`` (phase 1, ``config.head_epochs`` epochs at ``config.lr``) trains only the new
   head with the backbone frozen, and ``finetune`` (phase 2, ``config.epochs`` epochs at
   the lower ``config.finetune_lr``) also trains the last ``config.unfreeze_stages``
-  backbone stages, with a fresh Adam optimizer.
+  backbone stages, with a fresh optimizer.
+
+The optimizer, learning-rate schedule, loss, class balance, augmentation and test-time
+augmentation come from the configuration (its recipe, :mod:`skinbench.recipes`):
+:mod:`skinbench.optim`, :mod:`skinbench.losses` and
+:class:`~skinbench.data.pipeline.BatchPipeline` (per batch, on the device).
 
 Phase 1 on cached features: a frozen backbone in eval mode maps an image to the same
 vector every epoch, so with ``config.cache_features`` (the default) the train and val
@@ -54,10 +61,13 @@ from skinbench.checkpoint import rng_state, set_rng_state
 from skinbench.config import TrainConfig
 from skinbench.context import Item, RunContext, build_context, resolve_device
 from skinbench.distributed import DistEnv, barrier, check_batch, rank_seed, session, sum_over_ranks, unwrap, wrap
-from skinbench.engine import evaluate, extract_features, make_criterion, scores, train_one_epoch
+from skinbench.engine import evaluate, extract_features, scores, train_one_epoch
 from skinbench.errors import ConfigError
 from skinbench.evaluate import evaluate_model, metrics_summary, write_run_metrics
+from skinbench.losses import make_loss, sample_weights
 from skinbench.models import TransferModel, is_transfer
+from skinbench.optim import lr_schedule, make_optimizer
+from skinbench.resources import applied_config, local_processes, run_lines
 from skinbench.rundir import HISTORY_COLUMNS, RunDir
 from skinbench.schedule import LoopState, Phase, plan_phases
 from skinbench.sharding import ShardedBatchSampler, gather_rows, shard
@@ -94,6 +104,7 @@ class Trainer:
         phases: The run's phases.
         resume_optimizer: Optimizer state from ``last.pt`` for the first phase that runs
             after a resume; None otherwise.
+        weights: Per-image sampling weights of the training split (``class_balance="sampler"``).
     """
 
     ctx: RunContext
@@ -101,6 +112,7 @@ class Trainer:
     scaler: torch.amp.GradScaler
     phases: list[Phase]
     resume_optimizer: dict[str, Any] | None = None
+    weights: torch.Tensor | None = None
 
     @property
     def config(self) -> TrainConfig:
@@ -142,23 +154,19 @@ def setup_run(config: TrainConfig, dist: DistEnv | None = None) -> tuple[Trainer
         raise ConfigError(f"{run.path} already holds a run (last.pt); pass --resume or choose another --out")
     per_rank = check_batch(config.batch_size, dist, needs_two=is_transfer(config.model))
     config = dataclasses.replace(config, world_size=dist.world_size, per_rank_batch_size=per_rank)
-    if config.threads:
-        torch.set_num_threads(config.threads)
+    config = applied_config(config, resolve_device(config.device).type, local_processes(dist.world_size))
+    torch.set_num_threads(config.threads)
     ctx = build_context(config, run, pretrained=config.pretrained, dist=dist)
     if not dist.is_main:  # one process prints and writes
         ctx.config = config = dataclasses.replace(ctx.config, progress=False)
-    if is_transfer(config.model) and not config.pretrained and dist.is_main:
-        _log(
-            f"skinbench: notice: {config.model} starts from random initialisation (--no-pretrained), "
-            "not ImageNet weights"
-        )
     config = ctx.config  # with the normalisation resolved
     if dist.is_main:
         run.save_config(config)
-    criterion = make_criterion(
-        config.task, ctx.splits["train"].labels, len(ctx.classes), class_weights=config.class_weights
-    ).to(ctx.device)
+    labels = ctx.splits["train"].labels
+    criterion = make_loss(config, labels, len(ctx.classes)).to(ctx.device)
     trainer = Trainer(ctx, criterion, torch.amp.GradScaler("cuda", enabled=ctx.amp), plan_phases(config))
+    if config.class_balance == "sampler":
+        trainer.weights = sample_weights(labels, len(ctx.classes))
     if not config.resume:
         return trainer, LoopState()
     ckpt = run.load_weights(
@@ -178,6 +186,8 @@ def _trainable(model: nn.Module, phase: Phase, config: TrainConfig) -> list[nn.P
     if isinstance(model, TransferModel):
         if phase.name == "head":
             model.freeze_backbone()
+        elif phase.name == "full":  # no pretrained weights: every layer trains
+            model.requires_grad_(True)
         else:
             model.unfreeze_last(config.unfreeze_stages)
     return [p for p in model.parameters() if p.requires_grad]
@@ -215,8 +225,12 @@ def train_epoch(
     optimizer: torch.optim.Optimizer,
     phase: Phase,
     epoch: int,
+    phase_epoch: int = 0,
 ) -> dict[str, Any]:
-    """Train ``net`` for global epoch ``epoch`` and validate it; return the epoch's history row."""
+    """Train ``net`` for global epoch ``epoch`` (``phase_epoch`` of ``phase``, 0-based) and validate it.
+
+    Returns the epoch's history row.
+    """
     ctx, config = trainer.ctx, trainer.config
     seed = _epoch_seed(config.seed, epoch)
     torch.manual_seed(rank_seed(seed, ctx.dist))  # dropout, augmentation; the order comes from `seed` alone
@@ -224,23 +238,21 @@ def train_epoch(
     desc = f"epoch {epoch} {phase.name}"
     common: dict[str, Any] = {"amp": ctx.amp, "channels_last": ctx.channels_last, "progress": config.progress}
     train_set, val_set = data
-    loader = ctx.loader(train_set, shuffle=True, seed=seed)
+    loader = ctx.loader(train_set, shuffle=True, seed=seed, weights=trainer.weights)
     batches = loader.batch_sampler
-    scale = batches.loss_scales() if isinstance(batches, ShardedBatchSampler) else None
+    common["loss_scale"] = batches.loss_scales() if isinstance(batches, ShardedBatchSampler) else None
+    images = not isinstance(train_set, TensorDataset)  # not cached features: converted and augmented per batch
+    common["prepare"] = ctx.batch_pipeline(rank_seed(seed, ctx.dist)) if images else None
+    common["lr_at"] = lr_schedule(config, phase.lr, phase.epochs, phase_epoch, len(loader))
     tr = train_one_epoch(
-        net,
-        loader,
-        trainer.criterion,
-        optimizer,
-        ctx.device,
-        scaler=trainer.scaler,
-        desc=desc,
-        loss_scale=scale,
-        **common,
+        net, loader, trainer.criterion, optimizer, ctx.device, scaler=trainer.scaler, desc=desc, **common
     )
+    lr = tr["lr"]
     loss_sum, correct, seen = sum_over_ranks(ctx.dist, tr["loss"] * tr["n"], tr["acc"] * tr["n"], tr["n"])
     tr = {"loss": loss_sum / max(seen, 1), "acc": correct / max(seen, 1)}
+    t1 = time.perf_counter()
     va = scores(*ctx.predict(unwrap(net), val_set, criterion=trainer.criterion, desc=f"{desc} val"))
+    t2 = time.perf_counter()
     return {
         "epoch": epoch,
         "phase": phase.name,
@@ -249,8 +261,10 @@ def train_epoch(
         "val_loss": va["loss"],
         "val_acc": va["acc"],
         "val_balanced_acc": va["balanced_acc"],
-        "lr": phase.lr,
-        "seconds": time.perf_counter() - t0,
+        "lr": lr,
+        "seconds": t2 - t0,
+        "train_seconds": t1 - t0,
+        "val_seconds": t2 - t1,
     }
 
 
@@ -280,16 +294,14 @@ def save_epoch(trainer: Trainer, state: LoopState, optimizer: torch.optim.Optimi
 def run_phase(trainer: Trainer, state: LoopState, phase: Phase, on_epoch_end: EpochHook | None = None) -> None:
     """Train ``phase`` from ``state`` until its epochs are done or early stopping ends it."""
     config = trainer.config
-    optimizer = torch.optim.Adam(
-        _trainable(trainer.ctx.model, phase, config), lr=phase.lr, weight_decay=config.weight_decay
-    )
+    optimizer = make_optimizer(config, _trainable(trainer.ctx.model, phase, config), phase.lr)
     if trainer.resume_optimizer is not None:
         optimizer.load_state_dict(trainer.resume_optimizer)
         trainer.resume_optimizer = None
     net, train_set, val_set = _phase_data(trainer, state, phase)
     net = wrap(net, trainer.ctx.dist, trainer.ctx.device)  # DistributedDataParallel under torchrun
     while state.phase_epoch < phase.epochs and not state.stopped:
-        row = train_epoch(trainer, net, (train_set, val_set), optimizer, phase, state.epoch + 1)
+        row = train_epoch(trainer, net, (train_set, val_set), optimizer, phase, state.epoch + 1, state.phase_epoch)
         improved = state.record(row, config.monitor, config.patience)
         save_epoch(trainer, state, optimizer, improved=improved)
         # one line per epoch, with or without --no-progress (which hides only the bars)
@@ -309,7 +321,12 @@ def finish_run(trainer: Trainer, state: LoopState) -> dict[str, Any]:
     if ctx.run.has(RunDir.BEST):
         ctx.run.load_weights(RunDir.BEST, ctx.model, map_location=ctx.device)
     metrics, probs = evaluate_model(ctx, epoch=state.best_epoch)
-    metrics["timings"] = {"train_seconds": sum(r["seconds"] for r in state.history), **state.timings}
+    rows = state.history  # rows of runs from before the seconds split count whole (`seconds`)
+    metrics["timings"] = {
+        "train_seconds": sum(r.get("train_seconds", r["seconds"]) for r in rows),
+        "val_seconds": sum(r.get("val_seconds", 0.0) for r in rows),
+        **state.timings,
+    }
     if ctx.dist.is_main:
         write_run_metrics(ctx.run, metrics, probs, ctx.splits["test"])
     barrier(ctx.dist)
@@ -339,6 +356,8 @@ def main(config: TrainConfig, *, on_epoch_end: EpochHook | None = None) -> dict[
     """
     with session(config.dist_backend, resolve_device(config.device)) as dist:
         trainer, state = setup_run(config, dist)
+        for line in run_lines(trainer.config):  # the recipe, threads, workers; a random-weights notice
+            _log_main(dist, line)
         while state.phase < len(trainer.phases):
             phase = trainer.phases[state.phase]
             if not state.stopped and state.phase_epoch < phase.epochs:

@@ -62,6 +62,19 @@ class _ToCHWTensor:
         return torch.from_numpy(np.array(image, dtype=np.uint8, copy=True)).permute(2, 0, 1).contiguous()
 
 
+def uint8_transform() -> Callable[[np.ndarray], torch.Tensor]:
+    """uint8 HWC image -> uint8 CHW tensor, nothing else.
+
+    Training batches of the batched recipes are converted, augmented and normalised on
+    the device, per batch (:class:`skinbench.data.pipeline.BatchPipeline`).
+
+    Example:
+        >>> uint8_transform()(np.zeros((4, 5, 3), np.uint8)).shape
+        torch.Size([3, 4, 5])
+    """
+    return _ToCHWTensor()
+
+
 def make_transform(
     train: bool, mean: Sequence[float], std: Sequence[float], degrees: float = 180.0
 ) -> Callable[[np.ndarray], torch.Tensor]:

@@ -104,7 +104,6 @@ def test_torchvision_model_exports_within_tolerance(synthetic_root: Path, tmp_pa
             out=str(out),
             model="mobilenet_v3_small",
             image_size=16,
-            head_epochs=1,
             epochs=1,
             pretrained=False,
             progress=False,

@@ -20,6 +20,7 @@ from skinbench.checkpoint import load_checkpoint, save_checkpoint
 from skinbench.config import TrainConfig
 from skinbench.data import default_cache_dir
 from skinbench.evaluate import evaluate_run
+from skinbench.recipes import RECIPES
 from skinbench.reports.runs import load_run
 from skinbench.rundir import HISTORY_COLUMNS, RunDir
 from skinbench.train import main
@@ -28,6 +29,9 @@ DATA = Path(__file__).parent / "data"
 LEGACY_RUN = DATA / "legacy_run"
 #: Fields of torchrun training (skinbench.distributed), added after the legacy run.
 DIST_FIELDS = ("dist_backend", "world_size", "per_rank_batch_size")
+#: Fields of training recipes (skinbench.recipes, issue 13), added after the legacy run
+#: (weight_decay and monitor were there before).
+RECIPE_FIELDS = ("recipe", *(set(RECIPES["legacy"]) - {"weight_decay", "monitor"}), "notes")
 
 
 @pytest.fixture(autouse=True)
@@ -78,7 +82,7 @@ def test_new_checkpoints_keep_the_legacy_layout(synthetic_root: Path, tmp_path: 
         assert {k: new[k] for k in old} == old, name
         # configuration fields keep their types; later versions only add fields (with defaults)
         assert {k: new_config[k] for k in old_config} == old_config, name
-        assert set(new_config) - set(old_config) == {"skip", "split_file", *DIST_FIELDS}, name
+        assert set(new_config) - set(old_config) == {"skip", "split_file", *DIST_FIELDS, *RECIPE_FIELDS}, name
     # the only addition: last.pt names its epoch, as best.pt always did
     assert set(_checkpoint_layout(tmp_path / "run" / RunDir.LAST)) - set(legacy[RunDir.LAST]) == {"epoch"}
 

@@ -71,6 +71,7 @@ def _transfer_config(data: Path, out: Path, batch_size: int, **kw) -> TrainConfi
         epochs=2,
         batch_size=batch_size,
         pretrained=False,
+        force_frozen_random=True,  # the two phases, without ImageNet weights offline
         progress=False,
         patience=0,
         **kw,

@@ -41,7 +41,7 @@ def _error_line(capsys: pytest.CaptureFixture, argv: list[str]) -> str:
     return captured.err
 
 
-FAST = ["--image-size", "16", "--epochs", "1", "--head-epochs", "1", "--batch-size", "64", "--no-progress"]
+FAST = ["--image-size", "16", "--epochs", "1", "--batch-size", "64", "--no-progress"]
 
 
 def test_unknown_model_is_one_line(synthetic_root: Path, tmp_path: Path, capsys) -> None:

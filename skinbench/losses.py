@@ -1,0 +1,99 @@
+"""The training loss of a run: cross-entropy or one-vs-rest BCE, class balance, label smoothing.
+
+:func:`make_loss` reads the configuration: ``task`` (``binary``: BCE on one logit, eq. 4),
+``loss`` (``ce`` softmax cross-entropy, or ``bce`` one sigmoid per class on one-hot
+targets, as the paper's "binary cross-entropy" for 7 classes has to be read),
+``class_balance`` (``loss``: inverse-frequency class weights) and ``label_smoothing``.
+Without smoothing and with ``ce`` it is exactly the loss of runs before recipes
+(:func:`skinbench.engine.make_criterion`), so those resume unchanged.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from skinbench.config import TrainConfig
+from skinbench.engine import BinaryBCE, inverse_frequency_weights
+
+__all__ = ["OneVsRestBCE", "make_loss", "sample_weights"]
+
+
+class OneVsRestBCE(nn.Module):
+    """Mean sigmoid BCE of every output against one-hot (or 0/1) targets.
+
+    With ``weight``, each image's loss counts ``weight[label]`` times and the batch loss is
+    the weighted mean (as ``nn.CrossEntropyLoss(weight=...)`` does). ``label_smoothing``
+    ``e`` moves each target towards 1/2: ``t * (1 - e) + e / 2``.
+
+    Args:
+        num_outputs: Logits per image (1 for the binary task: one 0/1 target).
+        weight: Per-class weights (``num_outputs`` values, 2 for the binary task), or None.
+        label_smoothing: ``e`` in [0, 1).
+
+    Example:
+        >>> loss = OneVsRestBCE(3)
+        >>> round(float(loss(torch.zeros(2, 3), torch.tensor([0, 2]))), 4)  # log 2
+        0.6931
+    """
+
+    def __init__(self, num_outputs: int, weight: torch.Tensor | None = None, label_smoothing: float = 0.0) -> None:
+        super().__init__()
+        self.num_outputs = num_outputs
+        self.label_smoothing = float(label_smoothing)
+        self.weight: torch.Tensor | None
+        self.register_buffer("weight", weight if weight is None else weight.float(), persistent=False)
+
+    def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """Loss of logits ``(N, K)`` against integer labels ``(N,)``."""
+        if self.num_outputs == 1:
+            t = target.to(logits.dtype).view(-1, 1)
+        else:
+            t = F.one_hot(target, self.num_outputs).to(logits.dtype)
+        if self.label_smoothing:
+            t = t * (1 - self.label_smoothing) + self.label_smoothing / 2
+        per_image = F.binary_cross_entropy_with_logits(logits, t, reduction="none").mean(dim=1)
+        if self.weight is None:
+            return per_image.mean()
+        w = self.weight[target]
+        return (per_image * w).sum() / w.sum().clamp_min(1e-12)
+
+
+def make_loss(config: TrainConfig, train_labels: np.ndarray, num_classes: int) -> nn.Module:
+    """The loss of a run of ``config`` (see the module docstring).
+
+    Args:
+        config: The run configuration (``task``, ``loss``, ``class_balance``, ``label_smoothing``).
+        train_labels: Labels of the training split, for the inverse-frequency weights.
+        num_classes: Classes of the task (2 for binary).
+
+    Example:
+        >>> c = TrainConfig(data="d", out="r", loss="ce", class_balance="none", label_smoothing=0.1)
+        >>> make_loss(c, np.array([0, 1, 1]), 7)
+        CrossEntropyLoss()
+    """
+    weighted = config.class_balance == "loss"
+    smoothing = config.label_smoothing
+    if config.task == "binary":
+        if not smoothing:  # as before recipes: pos_weight = n_neg / n_pos
+            n_pos = int(np.sum(train_labels == 1))
+            return BinaryBCE((len(train_labels) - n_pos) / max(n_pos, 1) if weighted else None)
+        weight = inverse_frequency_weights(train_labels, 2) if weighted else None
+        return OneVsRestBCE(1, weight, smoothing)
+    weight = inverse_frequency_weights(train_labels, num_classes) if weighted else None
+    if config.loss == "bce":
+        return OneVsRestBCE(num_classes, weight, smoothing)
+    return nn.CrossEntropyLoss(weight=weight, label_smoothing=smoothing)
+
+
+def sample_weights(labels: np.ndarray, num_classes: int) -> torch.Tensor:
+    """Per-image sampling weights ``1 / n_class`` (``class_balance="sampler"``): every class equally likely.
+
+    Example:
+        >>> sample_weights(np.array([0, 0, 0, 1]), 2).tolist()
+        [0.3333333432674408, 0.3333333432674408, 0.3333333432674408, 1.0]
+    """
+    counts = np.bincount(np.asarray(labels), minlength=num_classes).astype(np.float64)
+    return torch.tensor(1.0 / counts[np.asarray(labels)], dtype=torch.float32)
