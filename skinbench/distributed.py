@@ -16,13 +16,15 @@ The rules, one place each:
   processes (to use a bigger global batch, raise ``--batch-size`` and, if you want the
   linear scaling rule, ``--lr`` yourself). ``config.json`` records ``world_size`` and
   ``per_rank_batch_size`` beside ``batch_size``.
-* **Training batches** (:class:`skinbench.sharding.ShardedBatchSampler`): every process draws the same
-  shuffled order (the same seed), cuts it into global batches exactly as a single
-  process does, and trains on its contiguous share of each. A last batch with fewer
-  than 2 images per process joins the batch before it (the single-process rule of
-  :mod:`skinbench.data.batching` for W = 1), and when its shares differ in size each
-  share's loss is weighted by its size (:meth:`~skinbench.sharding.ShardedBatchSampler.loss_scales`), so
-  the averaged gradient is still the mean over the global batch.
+* **Training batches** (:class:`skinbench.sharding.ShardedBatchSampler`): every process
+  draws the same shuffled order (the same seed), cuts it into global batches as a
+  single process does, and trains on its contiguous share of each. An incomplete last
+  batch with fewer than 2 images per process joins the batch before it (for W = 1 the
+  single-process rule of :mod:`skinbench.data.batching`; for W > 1 the last step can
+  therefore differ from a single process's when the split leaves a remainder below 2W),
+  and when the shares differ in size each share's loss is weighted by its size
+  (:meth:`~skinbench.sharding.ShardedBatchSampler.loss_scales`), so the averaged
+  gradient is still the mean over the global batch.
 * **Evaluation** (validation, test, phase-1 features): process r predicts the
   contiguous, unpadded shard :func:`~skinbench.sharding.shard` of the split;
   :func:`~skinbench.sharding.gather_rows` collects

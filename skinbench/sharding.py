@@ -24,6 +24,7 @@ import torch.distributed as dist
 from torch.utils.data import Sampler
 
 from skinbench.distributed import DistEnv
+from skinbench.errors import ConfigError
 
 __all__ = ["KILL_ENV", "ShardedBatchSampler", "gather_rows", "shard"]
 
@@ -78,7 +79,7 @@ def gather_rows(env: DistEnv, index: Iterable[int], *columns: Any) -> tuple[Any,
 
 def _global_batches(order: list[int], batch_size: int, world: int) -> list[list[int]]:
     batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
-    if len(batches) > 1 and len(batches[-1]) < 2 * world:
+    if len(batches) > 1 and len(batches[-1]) < min(batch_size, 2 * world):  # a short last batch
         last = batches.pop()
         batches[-1] = batches[-1] + last
     return batches
@@ -102,6 +103,9 @@ class ShardedBatchSampler(Sampler[list[int]]):
     def __init__(self, sampler: Iterable[int], batch_size: int, env: DistEnv) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be positive, got {batch_size}")
+        n = len(sampler)  # type: ignore[arg-type]
+        if env.distributed and n < 2 * env.world_size:
+            raise ConfigError(f"{n} training images are too few for {env.world_size} processes (2 each at least)")
         self.sampler = sampler
         self.batch_size = batch_size
         self.env = env
