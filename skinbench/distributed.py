@@ -22,9 +22,11 @@ The rules, one place each:
   batch with fewer than 2 images per process joins the batch before it (for W = 1 the
   single-process rule of :mod:`skinbench.data.batching`; for W > 1 the last step can
   therefore differ from a single process's when the split leaves a remainder below 2W),
-  and when the shares differ in size each share's loss is weighted by its size
+  and each share's loss is weighted by its share of the global batch: its size, or the
+  sum of its images' class weights for a class-weighted loss
   (:meth:`~skinbench.sharding.ShardedBatchSampler.loss_scales`), so the averaged
-  gradient is still the mean over the global batch.
+  gradient is the gradient of the (weighted) mean loss over the global batch, as one
+  process computes it.
 * **Evaluation** (validation, test, phase-1 features): process r predicts the
   contiguous, unpadded shard :func:`~skinbench.sharding.shard` of the split;
   :func:`~skinbench.sharding.gather_rows` collects

@@ -26,7 +26,7 @@ from torch.utils.data import Sampler
 from skinbench.distributed import DistEnv
 from skinbench.errors import ConfigError
 
-__all__ = ["KILL_ENV", "ShardedBatchSampler", "gather_rows", "shard"]
+__all__ = ["KILL_ENV", "ShardedBatchSampler", "gather_rows", "loss_weights", "shard"]
 
 #: Test hook, ``RANK:STEP[:hang]``: that rank SIGKILLs itself (or hangs) when it draws its STEP-th training batch.
 KILL_ENV = "SKINBENCH_TEST_KILL_AT"
@@ -92,15 +92,18 @@ class ShardedBatchSampler(Sampler[list[int]]):
         sampler: The epoch's shuffled order, the same on every process.
         batch_size: The global batch.
         env: This process's place in the job.
+        weights: Per dataset index, the image's weight in a weighted-mean loss (the class
+            weight of its label, :func:`loss_weights`); None: every image counts once.
 
     Example:
-        >>> [list(ShardedBatchSampler(range(13), 4, DistEnv(rank=r, world_size=2))) for r in (0, 1)]
-        [[[0, 1], [4, 5], [8, 9]], [[2, 3], [6, 7], [10, 11, 12]]]
-        >>> ShardedBatchSampler(range(13), 4, DistEnv(rank=1, world_size=2)).loss_scales()
-        [1.0, 1.0, 1.2]
+        >>> shares = [ShardedBatchSampler(range(13), 4, DistEnv(rank=r, world_size=2)) for r in (0, 1)]
+        >>> [list(s) for s in shares], shares[1].loss_scales()
+        ([[[0, 1], [4, 5], [8, 9]], [[2, 3], [6, 7], [10, 11, 12]]], [1.0, 1.0, 1.2])
     """
 
-    def __init__(self, sampler: Iterable[int], batch_size: int, env: DistEnv) -> None:
+    def __init__(
+        self, sampler: Iterable[int], batch_size: int, env: DistEnv, *, weights: np.ndarray | None = None
+    ) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be positive, got {batch_size}")
         n = len(sampler)  # type: ignore[arg-type]
@@ -109,31 +112,55 @@ class ShardedBatchSampler(Sampler[list[int]]):
         self.sampler = sampler
         self.batch_size = batch_size
         self.env = env
-
-    def _sizes(self) -> list[int]:
-        n = len(self.sampler)  # type: ignore[arg-type]
-        return [len(b) for b in _global_batches(list(range(n)), self.batch_size, self.env.world_size)]
+        self.weights = weights
+        self._scales: list[float] = []
 
     def __iter__(self) -> Iterator[list[int]]:
-        for batch in _global_batches([int(i) for i in self.sampler], self.batch_size, self.env.world_size):
+        self._scales.clear()
+        world, rank = self.env.world_size, self.env.rank
+        for batch in _global_batches([int(i) for i in self.sampler], self.batch_size, world):
             _fault_point(self.env)
-            yield batch[
-                self.env.rank * len(batch) // self.env.world_size : (self.env.rank + 1)
-                * len(batch)
-                // self.env.world_size
-            ]
+            share = batch[rank * len(batch) // world : (rank + 1) * len(batch) // world]
+            if self.weights is None:
+                self._scales.append(len(share) * world / len(batch))
+            else:
+                self._scales.append(float(self.weights[share].sum() * world / self.weights[batch].sum()))
+            yield share
 
     def __len__(self) -> int:
-        return len(self._sizes())
+        n = len(self.sampler)  # type: ignore[arg-type]
+        return len(_global_batches(list(range(n)), self.batch_size, self.env.world_size))
 
     def loss_scales(self) -> list[float]:
-        """Per step, ``share size x world size / global batch size``: 1 when the shares are equal.
+        """Per step drawn so far, ``share weight x world size / global batch weight`` (1 for equal shares).
 
-        DDP averages the processes' gradients; multiplying each share's mean loss by this
-        makes that average the gradient of the mean loss over the global batch.
+        The weight of a share is its number of images, or the sum of their ``weights``.
+        DDP averages the processes' gradients; multiplying each share's (weighted) mean
+        loss by this makes that average the gradient of the (weighted) mean loss over the
+        global batch. The list is filled as batches are drawn (before the step uses it)
+        and emptied when a new epoch starts.
         """
-        world, rank = self.env.world_size, self.env.rank
-        return [((rank + 1) * g // world - rank * g // world) * world / g for g in self._sizes()]
+        return self._scales
+
+
+def loss_weights(criterion: torch.nn.Module, labels: np.ndarray) -> np.ndarray | None:
+    """Per image, its weight in ``criterion``'s weighted mean: ``criterion.weight[label]``; None if unweighted.
+
+    ``nn.CrossEntropyLoss(weight=...)`` and :class:`skinbench.losses.OneVsRestBCE` divide
+    the batch's summed loss by the summed weights of its labels; a loss without a
+    ``weight`` tensor averages over the images.
+
+    Example:
+        >>> loss_weights(torch.nn.CrossEntropyLoss(weight=torch.tensor([1.0, 3.0])), np.array([1, 0, 1])).tolist()
+        [3.0, 1.0, 3.0]
+        >>> loss_weights(torch.nn.CrossEntropyLoss(), np.array([1, 0])) is None
+        True
+    """
+    weight = getattr(criterion, "weight", None)
+    if not isinstance(weight, torch.Tensor):
+        return None
+    out: np.ndarray = weight.detach().cpu().double().numpy()[np.asarray(labels, dtype=np.int64)]
+    return out
 
 
 _drawn = 0

@@ -70,7 +70,7 @@ from skinbench.optim import lr_schedule, make_optimizer
 from skinbench.resources import applied_config, local_processes, run_lines
 from skinbench.rundir import HISTORY_COLUMNS, RunDir
 from skinbench.schedule import LoopState, Phase, plan_phases
-from skinbench.sharding import ShardedBatchSampler, gather_rows, shard
+from skinbench.sharding import ShardedBatchSampler, gather_rows, loss_weights, shard
 
 __all__ = [
     "HISTORY_COLUMNS",
@@ -240,7 +240,9 @@ def train_epoch(
     train_set, val_set = data
     loader = ctx.loader(train_set, shuffle=True, seed=seed, weights=trainer.weights)
     batches = loader.batch_sampler
-    common["loss_scale"] = batches.loss_scales() if isinstance(batches, ShardedBatchSampler) else None
+    if isinstance(batches, ShardedBatchSampler):  # each process's share weighs what it holds of the global batch
+        batches.weights = loss_weights(trainer.criterion, ctx.splits["train"].labels)
+        common["loss_scale"] = batches.loss_scales()
     images = not isinstance(train_set, TensorDataset)  # not cached features: converted and augmented per batch
     common["prepare"] = ctx.batch_pipeline(rank_seed(seed, ctx.dist)) if images else None
     common["lr_at"] = lr_schedule(config, phase.lr, phase.epochs, phase_epoch, len(loader))

@@ -4,9 +4,10 @@ A sweep trains each model several times with different seeds (``skinbench sweep`
 ``seeds: [0, 1, 2]``). Two runs belong to the same group when their ``config.json``
 agree on everything but :data:`NOT_RECIPE`: the seed, where the data and the run folder
 are, how the run was executed (device, threads, workers, processes, mixed precision,
-memory format), what training resolved from the data (the normalisation) and notes. So model, image size, task, recipe, epochs,
-batch size, learning rates and every other training choice must match. The seed also
-draws the split, so the spread covers both the initialisation and the split.
+memory format), what training resolved from the data (the normalisation) and notes.
+So model, image size, task, recipe, epochs, batch size, learning rates and every other
+training choice must match. The seed also draws the split, so the spread covers both
+the initialisation and the split.
 
 Every score is summarised by its mean and its sample standard deviation (``ddof=1``,
 the n - 1 estimator; undefined, NaN, for a single run); costs are the group's own (the

@@ -94,19 +94,21 @@ def _epoch(n: int, batch: int, world: int) -> list[list[list[int]]]:
 
 
 @settings(max_examples=150, deadline=None)
-@given(n=st.integers(1, 90), per_rank=st.integers(1, 6), world=st.integers(1, 4))
-def test_sharded_batches_cover_each_image_once_in_global_batches(n: int, per_rank: int, world: int) -> None:
+@given(n=st.integers(1, 90), per_rank=st.integers(1, 6), world=st.integers(1, 4), weighted=st.booleans())
+def test_sharded_batches_cover_each_image_once_in_global_batches(
+    n: int, per_rank: int, world: int, weighted: bool
+) -> None:
     batch = per_rank * world
     if n < 2 * world and world > 1:
         with pytest.raises(ConfigError, match="too few"):
             _epoch(n, batch, world)
         return
-    ranks = _epoch(n, batch, world)
+    weights = np.random.default_rng(n).uniform(0.5, 3.0, n) if weighted else None  # class weights of the labels
+    samplers = [ShardedBatchSampler(range(n), batch, DistEnv(r, r, world), weights=weights) for r in range(world)]
+    ranks = [list(s) for s in samplers]
     assert len({len(r) for r in ranks}) == 1  # same number of steps everywhere: DDP's collectives pair up
     steps = [list(itertools.chain.from_iterable(r[i] for r in ranks)) for i in range(len(ranks[0]))]
-    assert sorted(itertools.chain.from_iterable(steps)) == list(
-        range(n)
-    )  # every image once, in the shuffled order's global batches
+    assert sorted(itertools.chain.from_iterable(steps)) == list(range(n))  # every image once
     assert all(step == sorted(step) for step in steps)  # rank r's share is the r-th contiguous part
     if world > 1:  # a short last batch still gives every process 2 images
         assert all(len(r[i]) >= 2 for r in ranks for i in range(len(r)) if len(steps[i]) < batch)
@@ -115,11 +117,13 @@ def test_sharded_batches_cover_each_image_once_in_global_batches(n: int, per_ran
         assert steps == single  # same global batches as one process
     if world == 1:
         assert steps == single  # the single-process rule, exactly
-    for rank, batches in enumerate(ranks):
-        scales = ShardedBatchSampler(range(n), batch, DistEnv(rank=rank, world_size=world)).loss_scales()
-        for share, step, scale in zip(batches, steps, scales):
-            if share:  # each image weighs 1 / global batch in the average of the processes' gradients
-                assert scale / (world * len(share)) == pytest.approx(1 / len(step))
+    w = np.ones(n) if weights is None else weights
+    for sampler, batches in zip(samplers, ranks):
+        assert len(sampler.loss_scales()) == len(batches)
+        for share, step, scale in zip(batches, steps, sampler.loss_scales()):
+            # DDP averages the processes' gradients of (scale x weighted mean over the share): every image
+            # then weighs w_i / (sum of w over the global batch), as in one process's weighted mean
+            assert scale / (world * w[share].sum()) == pytest.approx(1 / w[step].sum())
 
 
 def test_evaluation_shards_are_contiguous_unpadded_and_disjoint() -> None:
