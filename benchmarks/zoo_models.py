@@ -38,6 +38,8 @@ class ZooModel:
         build: Returns ``(model, args, kwargs)``; the model is in eval mode.
         input_only: Control flow depends only on the inputs: no real forward expected.
         notes: Documented exceptions to a zoo check (``coverage``, ``peer``, ...) -> why.
+        reference: The model whose FlopCounterMode MACs flopcount's must equal, when not
+            this one (an int8 model's float source: FlopCounterMode counts no quantized op).
     """
 
     name: str
@@ -45,6 +47,7 @@ class ZooModel:
     build: Callable[[], Built]
     input_only: bool = True
     notes: dict[str, str] = field(default_factory=dict)
+    reference: Callable[[], Built] | None = None
 
 
 def _image(size: int = 64, batch: int = 1, dtype: torch.dtype = torch.float32) -> torch.Tensor:
@@ -97,14 +100,14 @@ TIMM_MODELS: dict[str, dict[str, Any]] = {
     "coatnet_nano_rw_224": {"img_size": 64},
     "levit_128s": {"img_size": 64},
     "efficientvit_m0": {"img_size": 64},
-    "efficientformer_l1": {"img_size": 64},
+    "efficientformer_l1": {},
     "efficientformerv2_s0": {"img_size": 64},
     "poolformer_s12": {},
     "mixer_s16_224": {"img_size": 64},
     "resmlp_12_224": {"img_size": 64},
     "gmlp_ti16_224": {"img_size": 64},
     "sequencer2d_s": {"img_size": 64},
-    "crossvit_tiny_240": {"img_size": 96},
+    "crossvit_tiny_240": {},
     "cait_xxs24_224": {"img_size": 64},
     "pit_ti_224": {"img_size": 64},
     "tnt_s_patch16_224": {"img_size": 64},
@@ -113,7 +116,7 @@ TIMM_MODELS: dict[str, dict[str, Any]] = {
     "mobilevit_xxs": {},
     "mobilevitv2_050": {},
     "edgenext_xx_small": {},
-    "tiny_vit_5m_224": {"img_size": 64},
+    "tiny_vit_5m_224": {},
     "fastvit_t8": {},
     "repvit_m0_9": {},
     "hiera_tiny_224": {"img_size": 64},
@@ -126,7 +129,14 @@ TIMM_MODELS: dict[str, dict[str, Any]] = {
     "gcvit_xxtiny": {"img_size": 64},
 }
 #: Input size per timm model when not 64.
-TIMM_SIZES = {"crossvit_tiny_240": 96, "eva02_tiny_patch14_224": 56, "inception_v3": 96, "xception41": 96}
+TIMM_SIZES = {
+    "crossvit_tiny_240": 240,
+    "efficientformer_l1": 224,
+    "tiny_vit_5m_224": 224,
+    "eva02_tiny_patch14_224": 56,
+    "inception_v3": 96,
+    "xception41": 96,
+}
 
 
 def _timm(name: str, kwargs: dict[str, Any]) -> Callable[[], Built]:
@@ -285,6 +295,10 @@ HF_MODELS: dict[str, tuple[str, str, dict[str, Any], Callable[[], dict[str, Any]
             num_mel_bins=16,
             max_source_positions=16,
             max_target_positions=16,
+            pad_token_id=0,
+            bos_token_id=1,
+            eos_token_id=2,
+            decoder_start_token_id=1,
         ),
         lambda: {"input_features": torch.randn(1, 16, 32), "decoder_input_ids": _tokens(8)},
     ),
@@ -384,14 +398,239 @@ HF_MODELS: dict[str, tuple[str, str, dict[str, Any], Callable[[], dict[str, Any]
 }
 
 
+# --------------------------------------------------------------------------- torchvision
+def _tv(name: str, size: int = 96, **kwargs: Any) -> Callable[[], Built]:
+    def build() -> Built:
+        import torchvision
+
+        torch.manual_seed(0)
+        model = torchvision.models.get_model(name, weights=None, **kwargs).eval()
+        if "video" in torchvision.models.get_model_builder(name).__module__:
+            return model, (torch.randn(1, 3, 4, 32, 32),), {}
+        if "optical_flow" in torchvision.models.get_model_builder(name).__module__:
+            return model, (_image(size), _image(size)), {"num_flow_updates": 2}
+        if "detection" in torchvision.models.get_model_builder(name).__module__:
+            return model, ([torch.rand(3, size, size)],), {}
+        return model, (_image(size),), {}
+
+    return build
+
+
+_DETECTION = dict(weights_backbone=None, num_classes=5, min_size=96, max_size=96)
+TORCHVISION_MODELS: dict[str, tuple[str, dict[str, Any], bool]] = {
+    # name -> (family, builder kwargs, control flow depends on inputs only)
+    "fasterrcnn_mobilenet_v3_large_320_fpn": ("detection", _DETECTION, False),
+    "ssdlite320_mobilenet_v3_large": ("detection", dict(weights_backbone=None, num_classes=5), False),
+    "retinanet_resnet50_fpn": ("detection", _DETECTION, False),
+    "maskrcnn_resnet50_fpn": ("detection", _DETECTION, False),
+    "lraspp_mobilenet_v3_large": ("segmentation", dict(weights_backbone=None, num_classes=5), True),
+    "deeplabv3_mobilenet_v3_large": ("segmentation", dict(weights_backbone=None, num_classes=5), True),
+    "fcn_resnet50": ("segmentation", dict(weights_backbone=None, num_classes=5), True),
+    "r3d_18": ("video", {}, True),
+    "mc3_18": ("video", {}, True),
+    "r2plus1d_18": ("video", {}, True),
+    "raft_small": ("flow", {"size": 128}, True),
+}
+
+
+# --------------------------------------------------------------------------- script, compiled, low precision, int8
+def _script(kind: str) -> Callable[[], Built]:
+    def build() -> Built:
+        import torchvision
+
+        torch.manual_seed(0)
+        x = _image(64)
+        if kind == "scripted":
+            model: nn.Module = torch.jit.script(torchvision.models.resnet18().eval())
+        elif kind == "traced":
+            model = torch.jit.trace(torchvision.models.mobilenet_v3_small().eval(), x)
+        elif kind == "scripted_submodule":
+            model = torchvision.models.resnet18().eval()
+            model.layer2 = torch.jit.script(model.layer2)
+        elif kind == "traced_submodule":
+            model = torchvision.models.resnet18().eval()
+            model.layer3 = torch.jit.trace(model.layer3, torch.randn(1, 128, 8, 8))
+        else:
+            import timm
+
+            model = torch.compile(timm.create_model("resnet18", pretrained=False).eval(), backend="eager")
+        return model, (x,), {}
+
+    return build
+
+
+def _lowp(base: str, dtype: torch.dtype) -> Callable[[], Built]:
+    def build() -> Built:
+        model, args, kwargs = by_name(base).build()
+        cast = lambda t: t.to(dtype) if isinstance(t, torch.Tensor) and t.is_floating_point() else t  # noqa: E731
+        return model.to(dtype), tuple(cast(a) for a in args), {k: cast(v) for k, v in kwargs.items()}
+
+    return build
+
+
+def _int8(name: str) -> Callable[[], Built]:
+    def build() -> Built:
+        import warnings
+
+        import torchvision
+
+        torch.manual_seed(0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            if name.startswith("dynamic_"):
+                source, args, kwargs = by_name(f"hf/{name.removeprefix('dynamic_')}").build()
+                model = torch.ao.quantization.quantize_dynamic(source, {nn.Linear}, dtype=torch.qint8)
+                return model.eval(), args, kwargs
+            if name == "lstm_dynamic":
+                source = nn.Sequential(nn.LSTM(16, 32, num_layers=2, batch_first=True))
+                model = torch.ao.quantization.quantize_dynamic(source, {nn.LSTM}, dtype=torch.qint8)
+                return model.eval(), (torch.randn(2, 8, 16),), {}
+            model = torchvision.models.get_model(f"quantized_{name}", weights=None, quantize=True).eval()
+        return model, (_image(64),), {}
+
+    return build
+
+
+def _float_source(name: str) -> Callable[[], Built]:
+    """The float model an int8 zoo entry was quantized from (FlopCounterMode counts no int8 op)."""
+
+    def build() -> Built:
+        import torchvision
+
+        torch.manual_seed(0)
+        if name.startswith("dynamic_"):
+            return by_name(f"hf/{name.removeprefix('dynamic_')}").build()
+        if name == "lstm_dynamic":
+            return nn.Sequential(nn.LSTM(16, 32, num_layers=2, batch_first=True)).eval(), (torch.randn(2, 8, 16),), {}
+        return torchvision.models.get_model(name, weights=None).eval(), (_image(64),), {}
+
+    return build
+
+
+class SpectralBlock(nn.Module):
+    """An FNO-style block: rfft2, a learned complex product on the low modes, irfft2, a 1x1 conv."""
+
+    def __init__(self, channels: int = 8, modes: int = 4) -> None:
+        super().__init__()
+        self.modes = modes
+        self.weight = nn.Parameter(torch.randn(channels, channels, modes, modes, dtype=torch.cfloat) / channels)
+        self.skip = nn.Conv2d(channels, channels, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        spectrum = torch.fft.rfft2(x)
+        low = torch.einsum("bixy,ioxy->boxy", spectrum[:, :, : self.modes, : self.modes], self.weight)
+        out = torch.zeros_like(spectrum)
+        out[:, :, : self.modes, : self.modes] = low
+        return torch.relu(torch.fft.irfft2(out, s=x.shape[-2:]) + self.skip(x))
+
+
+def _ops(name: str) -> Callable[[], Built]:
+    def build() -> Built:
+        torch.manual_seed(0)
+        if name == "fno_block":
+            return SpectralBlock().eval(), (torch.randn(1, 8, 32, 32),), {}
+        return nn.Sequential(nn.LSTM(16, 32, num_layers=2, bidirectional=True)).eval(), (torch.randn(8, 2, 16),), {}
+
+    return build
+
+
 # --------------------------------------------------------------------------- registry
 def zoo() -> list[ZooModel]:
     """Every zoo model, in a stable order."""
     models = [ZooModel(f"timm/{name}", "timm", _timm(name, kwargs)) for name, kwargs in TIMM_MODELS.items()]
     models += [ZooModel(f"hf/{name}", "hf", _hf(*spec)) for name, spec in HF_MODELS.items()]
+    models += [
+        ZooModel(f"torchvision/{name}", family, _tv(name, **kwargs), input_only=input_only)
+        for name, (family, kwargs, input_only) in TORCHVISION_MODELS.items()
+    ]
+    models += [
+        ZooModel(f"script/{kind}", "script", _script(kind))
+        for kind in ("scripted", "traced", "scripted_submodule", "traced_submodule")
+    ]
+    models.append(ZooModel("compiled/timm_resnet18", "compiled", _script("compiled")))
+    models += [
+        ZooModel("lowp/timm_resnet18_fp16", "lowp", _lowp("timm/resnet18", torch.float16)),
+        ZooModel("lowp/timm_convnext_atto_bf16", "lowp", _lowp("timm/convnext_atto", torch.bfloat16)),
+        ZooModel("lowp/hf_llama_bf16", "lowp", _lowp("hf/llama", torch.bfloat16)),
+        ZooModel("lowp/hf_bert_fp16", "lowp", _lowp("hf/bert", torch.float16)),
+    ]
+    models += [
+        ZooModel(f"int8/{name}", "int8", _int8(name), reference=_float_source(name))
+        for name in ("mobilenet_v2", "resnet18", "shufflenet_v2_x0_5", "dynamic_bert", "lstm_dynamic")
+    ]
+    models += [ZooModel(f"ops/{name}", "ops", _ops(name)) for name in ("fno_block", "lstm")]
     return models
 
 
 def by_name(name: str) -> ZooModel:
     """The zoo entry called ``name``."""
     return next(m for m in zoo() if m.name == name)
+
+
+def reachable_proxies(model: nn.Module) -> list[str]:
+    """Every fx ``Proxy`` reachable from a module attribute (through dicts, lists and tuples)."""
+    from torch import fx
+
+    found: list[str] = []
+
+    def walk(value: Any, where: str, depth: int) -> None:
+        if isinstance(value, fx.Proxy):
+            found.append(where)
+        elif depth < 4 and isinstance(value, dict):
+            for key, item in value.items():
+                walk(item, f"{where}[{key!r}]", depth + 1)
+        elif depth < 4 and isinstance(value, (list, tuple)):
+            for index, item in enumerate(value):
+                walk(item, f"{where}[{index}]", depth + 1)
+
+    for name, module in model.named_modules():
+        for attr, value in vars(module).items():
+            walk(value, f"{name}.{attr}", 0)
+    return found
+
+
+# --------------------------------------------------------------------------- the reference count
+#: Op families whose MACs FlopCounterMode counts too (its FLOPs / 2).
+COMPARED_FAMILIES = frozenset({"conv", "linear", "matmul", "attention", "moe", "rnn"})
+
+
+def _to_meta(value: Any) -> Any:
+    return torch.utils._pytree.tree_map_only(torch.Tensor, lambda t: t.to("meta"), value)
+
+
+def flop_counter_macs(model: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[int, str]:
+    """FlopCounterMode's MACs (FLOPs / 2), on meta where the model runs there, else on CPU.
+
+    On meta its counts are exact for conv, mm/addmm/bmm and SDPA (which decomposes
+    there). On CPU torch 2.13/2.14 dispatch SDPA to a kernel FlopCounterMode has no formula
+    for (counted 0): the CPU run maps that kernel to FlopCounterMode's own SDPA formula.
+    Hugging Face mixture-of-experts layers run their eager experts (FlopCounterMode has no
+    formula for ``_grouped_mm``). The model is copied, never changed. Returns
+    ``(macs, "meta" or "cpu")``.
+    """
+    import copy
+
+    from torch.utils import flop_counter
+
+    try:
+        meta_model = _eager_experts(copy.deepcopy(model)).to("meta")
+        with flop_counter.FlopCounterMode(display=False) as counter:  # its module tracker needs autograd
+            meta_model(*_to_meta(args), **_to_meta(kwargs))
+        return counter.get_total_flops() // 2, "meta"
+    except Exception:
+        pass
+    cpu_model = _eager_experts(copy.deepcopy(model))
+    cpu_sdpa = torch.ops.aten._scaled_dot_product_flash_attention_for_cpu
+    mapping = {cpu_sdpa: lambda q, k, v, *a, out_shape=None, **kw: flop_counter.sdpa_flop_count(q, k, v)}
+    with flop_counter.FlopCounterMode(display=False, custom_mapping=mapping) as counter:
+        cpu_model(*args, **kwargs)
+    return counter.get_total_flops() // 2, "cpu"
+
+
+def _eager_experts(model: nn.Module) -> nn.Module:
+    """Hugging Face experts modules run their eager (per-expert ``F.linear``) implementation."""
+    for module in model.modules():
+        config = getattr(module, "config", None)
+        if getattr(config, "_experts_implementation", None) not in (None, "eager"):
+            config._experts_implementation = "eager"  # type: ignore[union-attr]
+    return model

@@ -34,6 +34,7 @@ from flopcount.capture.recorder import OpRecorder, aten_records
 from flopcount.formulas.moe import HF_EXPERTS, ROUTED_NOTE
 from flopcount.leaf_shapes import leaf_fallback_output
 from flopcount.meta import numpy_guard
+from flopcount.params import packed_numel
 from flopcount.records import LayerRecord
 from flopcount.virtual import VirtualSpace, input_device, quiet_fake_kernels, real_clone, virtual_clone
 
@@ -72,7 +73,10 @@ def capture_dispatch(
         space = VirtualSpace(input_device((args, kwargs)))
         clone, run_args, run_kwargs = virtual_clone(model, space), space.inputs(args), space.inputs(kwargs)
     clone.eval()
-    recorder = OpRecorder(params={id(p): p.numel() for p in clone.parameters()})
+    recorder = OpRecorder(
+        params={id(p): p.numel() for p in clone.parameters()},
+        packed={id(m): n for m in clone.modules() if (n := packed_numel(m))},
+    )
     root = _instrument(clone, recorder, virtual=not real, moe=moe)
     with torch.no_grad(), recorder, numpy_guard(), quiet_fake_kernels():
         root(*run_args, **run_kwargs)

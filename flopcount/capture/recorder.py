@@ -26,7 +26,6 @@ from flopcount.capture.leaves import type_name
 from flopcount.errors import CaptureLimitation
 from flopcount.formulas.registry import OpCall, lookup, target_name
 from flopcount.meta import DispatchMode, Taint, run_guarded
-from flopcount.params import packed_numel
 from flopcount.records import LayerRecord, Shape, TensorInfo
 from flopcount.values import compute_dtype, leaves, tensor_bytes, tensor_shapes, tensors_in, to_info
 
@@ -58,6 +57,8 @@ class OpRecorder(DispatchMode):
     Args:
         path: Module path of the calls (until :meth:`push_path`).
         params: ``id(tensor) -> numel`` of the parameters to attribute by first use.
+        packed: ``id(module) -> numel`` of quantized modules' packed weights (read
+            before recording: reading them runs ops).
 
     Example:
         >>> import torch
@@ -67,11 +68,14 @@ class OpRecorder(DispatchMode):
         [('block', 'aten.mm', 24)]
     """
 
-    def __init__(self, path: str = "", params: dict[int, int] | None = None) -> None:
+    def __init__(
+        self, path: str = "", params: dict[int, int] | None = None, packed: dict[int, int] | None = None
+    ) -> None:
         super().__init__()
         self.calls: list[AtenCall] = []
         self._paths: list[str] = [path]
         self._params = params or {}
+        self._packed = packed or {}
         self._seen: set[int] = set()
         self._prefix = ""
         self.taint = Taint()
@@ -98,7 +102,7 @@ class OpRecorder(DispatchMode):
         for sub in module.modules():
             if id(sub) not in self._seen:  # packed (quantized) weights, once per module
                 self._seen.add(id(sub))
-                total += packed_numel(sub)
+                total += self._packed.get(id(sub), 0)
         return total
 
     @contextlib.contextmanager

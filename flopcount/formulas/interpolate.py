@@ -2,6 +2,8 @@
 
 Nearest is a copy (0); (bi/tri)linear reads ``2**d`` neighbours per output element
 (``2**d`` multiplies and ``2**d - 1`` adds); bicubic 16 (31 flops); area averages (1).
+``grid_sample`` interpolates at every grid point the same way, plus 2 FLOPs per grid
+coordinate to unnormalise it (once per point, shared by the channels).
 """
 
 from __future__ import annotations
@@ -63,3 +65,22 @@ for _op, _mode, _dims in (
     (aten.upsample_bicubic2d, "bicubic", 2),
 ):
     register_formula(_op, family="interpolate")(_aten_interpolate(_mode, _dims))
+
+_GRID_MODES = {0: "bilinear", 1: "nearest", 2: "bicubic"}  # aten's interpolation_mode enum
+
+
+@register_formula(F.grid_sample, aten.grid_sampler, aten.grid_sampler_2d, aten.grid_sampler_3d, family="interpolate")
+def grid_sample(call: OpCall) -> Count:
+    """``F.grid_sample``: an interpolation at every grid point (mode as for ``F.interpolate``).
+
+    Plus the unnormalisation of the grid coordinates (2 FLOPs per coordinate per
+    output point), which the per-element constants above do not include.
+    """
+    if call.target is F.grid_sample:
+        mode = str(call.arg(2, "mode", "bilinear"))
+    else:
+        mode = _GRID_MODES.get(int(call.arg(2, "interpolation_mode", 0)), "bilinear")
+    dims = len(call.out.shape) - 2
+    points = math.prod(call.out.shape)
+    per_point = interpolate_flops_per_element("bilinear" if mode == "bilinear" else mode, dims)
+    return Count(0, points * per_point + 2 * dims * points // max(call.out.shape[1], 1))

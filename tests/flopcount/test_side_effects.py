@@ -8,6 +8,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from benchmarks.zoo import Decoder, PaperCNN
+from benchmarks.zoo_models import reachable_proxies
 from flopcount import profile
 
 
@@ -97,28 +98,6 @@ def test_training_only_branches_are_not_counted():
     assert model.training and model.aux.training
 
 
-def _proxies_in(model: nn.Module) -> list[str]:
-    """Every fx Proxy reachable from a module attribute (through dicts, lists and tuples)."""
-    from torch import fx
-
-    found: list[str] = []
-
-    def walk(value, where, depth):
-        if isinstance(value, fx.Proxy):
-            found.append(where)
-        elif depth < 4 and isinstance(value, dict):
-            for key, item in value.items():
-                walk(item, f"{where}[{key!r}]", depth + 1)
-        elif depth < 4 and isinstance(value, (list, tuple)):
-            for index, item in enumerate(value):
-                walk(item, f"{where}[{index}]", depth + 1)
-
-    for name, module in model.named_modules():
-        for attr, value in vars(module).items():
-            walk(value, f"{name}.{attr}", 0)
-    return found
-
-
 class WritesToSelf(nn.Module):
     """A forward that fills a cache, rebuilds a buffer for a new size and keeps a list on self."""
 
@@ -153,7 +132,7 @@ def test_nothing_left_behind_after_a_forward_that_writes_to_self(path):
     buffers = dict(model.named_buffers())
     first = profile(model, x)
     assert first.capture.method == path
-    assert _proxies_in(model) == []
+    assert reachable_proxies(model) == []
     assert {name: dict(vars(module)) for name, module in model.named_modules()} == attrs
     assert all(b is buffers[n] for n, b in model.named_buffers()) and model.bias_cache == {}
     second = profile(model, x)
