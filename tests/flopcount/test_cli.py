@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -79,3 +80,70 @@ def test_module_entry_point_runs_torchvision_model():
         check=True,
     )
     assert json.loads(done.stdout)["totals"]["params"] == 11_689_512
+
+
+def test_version(capsys):
+    from flopcount import __version__
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--version"])
+    assert exit_info.value.code == 0 and capsys.readouterr().out.strip() == f"flopcount {__version__}"
+
+
+def test_model_kwargs(capsys):
+    argv = ["benchmarks.zoo:PaperCNN", "--model-kwargs", '{"num_classes": 3, "image_size": 32}']
+    assert main([*argv, "--input-shape", "1,3,32,32", "--format", "json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["layers"][-1]["output_shape"] == [1, 3]
+    with pytest.raises(SystemExit) as exit_info:  # a usage error
+        main(["benchmarks.zoo:PaperCNN", "--model-kwargs", "[1]", "--input-shape", "1,3,8,8"])
+    assert exit_info.value.code == 2 and "expected a JSON object" in capsys.readouterr().err
+
+
+TWO_INPUTS = """
+import torch
+from torch import nn
+
+
+class Tagger(nn.Module):
+    def __init__(self, vocab=50, dim=8):
+        super().__init__()
+        self.embed = nn.Embedding(vocab, dim)
+        self.head = nn.Linear(dim, 3)
+
+    def forward(self, input_ids, attention_mask=None):
+        x = self.embed(input_ids)
+        if attention_mask is not None and not bool(attention_mask.all()):  # reads the mask's values
+            x = x * attention_mask[..., None]
+        return self.head(x)
+"""
+
+
+def test_several_named_integer_inputs_from_a_module_in_the_current_folder(tmp_path, monkeypatch, capsys):
+    (tmp_path / "my_tagger.py").write_text(TWO_INPUTS)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "path", [p for p in sys.path if p not in ("", str(tmp_path))])
+    argv = ["my_tagger:Tagger", "--model-kwargs", '{"dim": 16}', "--format", "json"]
+    shapes = ["--input-shape", "input_ids=2,10:int64", "--input-shape", "attention_mask=2,10:int64"]
+    assert main([*argv, *shapes]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["inputs"] == [[2, 10], [2, 10]] and data["totals"]["macs"] == 2 * 10 * 16 * 3
+    assert data["capture"]["real_forward"] is False
+    with pytest.raises(SystemExit):  # an unknown dtype is a usage error
+        main(["my_tagger:Tagger", "--input-shape", "2,10:float64x"])
+
+
+@pytest.mark.slow
+def test_console_script_imports_from_the_current_folder(tmp_path):
+    (tmp_path / "my_tagger.py").write_text(TWO_INPUTS)
+    script = Path(sys.executable).with_name("flopcount")
+    if not script.exists():
+        pytest.skip("the flopcount console script is not installed in this environment")
+    done = subprocess.run(
+        [str(script), "my_tagger:Tagger", "--input-shape", "input_ids=1,4:int64", "--format", "json"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert json.loads(done.stdout)["totals"]["params"] == 50 * 8 + 8 * 3 + 3
