@@ -170,7 +170,7 @@ def _check(run: SweepRun, source: Path) -> None:
     import io
 
     from skinbench.cli import build_parser
-    from skinbench.config import TrainConfig
+    from skinbench.cli_train import train_config
 
     message = io.StringIO()
     try:
@@ -179,9 +179,8 @@ def _check(run: SweepRun, source: Path) -> None:
     except SystemExit:
         reason = message.getvalue().strip().splitlines()[-1:] or ["bad options"]
         raise ConfigError(f"{source}: run {run.name}: {reason[0]}") from None
-    given = {k: v for k, v in vars(args).items() if k not in ("command", "func")}
     try:
-        TrainConfig(**given).validate()
+        train_config(args).validate()
     except ConfigError as exc:
         raise ConfigError(f"{source}: run {run.name}: {exc}") from None
 
