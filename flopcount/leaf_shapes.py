@@ -24,8 +24,11 @@ from torch.utils._pytree import tree_map
 from flopcount.errors import CaptureLimitation
 from flopcount.formulas.moe import HF_EXPERTS
 from flopcount.formulas.quantized import DYNAMIC_LINEARS, QUANTIZED_CONVS, QUANTIZED_LINEARS
+from flopcount.formulas.rnn import rnn_kind
 from flopcount.meta import meta_empty
-from flopcount.shapes import conv_output, function_output, linear_output, module_output
+from flopcount.shapes import MODULE_SHAPE_RULES, conv_output, function_output, linear_output, module_output
+from flopcount.shapes import NoRule as _NoRule
+from flopcount.values import tensors_in
 
 # torch leaves broadcast_shapes unannotated; this is its documented signature.
 _broadcast_shapes: Callable[..., torch.Size] = torch.broadcast_shapes
@@ -44,21 +47,30 @@ def _dynamic_linear(module: Any, x: torch.Tensor) -> torch.Tensor:
     return meta_empty((*x.shape[:-1], module.out_features), x.dtype)
 
 
-def _dynamic_recurrent(module: Any, x: torch.Tensor, hx: Any = None) -> Any:
+def _recurrent(module: Any, x: Any, hx: Any = None) -> Any:
+    """``nn.LSTM``/``GRU``/``RNN`` and their dynamic int8 versions: ``(output, h_n)`` or ``(output, (h_n, c_n))``.
+
+    Unrolling a recurrent layer on meta tensors runs thousands of small ops; its shapes
+    follow from its attributes.
+    """
+    if not isinstance(x, torch.Tensor) or x.dim() not in (2, 3):
+        raise _NoRule  # a PackedSequence: let the module run
     directions = 2 if module.bidirectional else 1
-    batch_dims = x.shape[:-1]
-    output = meta_empty((*batch_dims, directions * module.hidden_size), x.dtype)
+    hidden = module.hidden_size
+    out_size = getattr(module, "proj_size", 0) or hidden
+    output = meta_empty((*x.shape[:-1], directions * out_size), x.dtype)
     batch = () if x.dim() == 2 else (x.shape[0] if module.batch_first else x.shape[1],)
-    state = meta_empty((module.num_layers * directions, *batch, module.hidden_size), x.dtype)
-    return (output, (state, state)) if module.mode == "LSTM" else (output, state)
+    h_n = meta_empty((module.num_layers * directions, *batch, out_size), x.dtype)
+    if rnn_kind(module) == "LSTM":
+        return output, (h_n, meta_empty((module.num_layers * directions, *batch, hidden), x.dtype))
+    return output, h_n
 
 
-#: quantized module class -> rule(module, *args, **kwargs)
-QUANTIZED_MODULE_RULES: dict[type, Callable[..., Any]] = {
+#: module class -> rule(module, *args, **kwargs), on top of :data:`flopcount.shapes.MODULE_SHAPE_RULES`
+LEAF_MODULE_RULES: dict[type, Callable[..., Any]] = {
     nnq.Quantize: _quantize,
     nnq.DeQuantize: _dequantize,
-    nnqd.LSTM: _dynamic_recurrent,
-    nnqd.GRU: _dynamic_recurrent,
+    **dict.fromkeys((nn.LSTM, nn.GRU, nn.RNN, nnqd.LSTM, nnqd.GRU), _recurrent),
     **dict.fromkeys(QUANTIZED_CONVS, conv_output),
     **dict.fromkeys(QUANTIZED_LINEARS, linear_output),
     **dict.fromkeys(DYNAMIC_LINEARS, _dynamic_linear),
@@ -95,18 +107,21 @@ def _standin(value: Any) -> Any:
     )
 
 
-def _quantized_dtype(args: Any) -> torch.dtype | None:
-    for leaf in torch.utils._pytree.tree_leaves(args):
-        if isinstance(leaf, torch.Tensor) and leaf.is_quantized:
-            return leaf.dtype
+def _quantized_dtype(args: tuple[Any, ...], kwargs: dict[str, Any]) -> torch.dtype | None:
+    for tensor in tensors_in(args) + tensors_in(kwargs) if kwargs else tensors_in(args):
+        if tensor.is_quantized:
+            return tensor.dtype
     return None
 
 
 def module_output_of(module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     """Output of a leaf module on meta values: quantized rules first, else :func:`flopcount.shapes.module_output`."""
-    rule = QUANTIZED_MODULE_RULES.get(type(module))
+    rule = LEAF_MODULE_RULES.get(type(module))
     if rule is not None:
-        return rule(module, *args, **kwargs)
+        try:
+            return rule(module, *args, **kwargs)
+        except _NoRule:
+            pass
     return _with_standins(lambda a, k: module_output(module, a, k), args, kwargs, requantize=True)
 
 
@@ -127,7 +142,7 @@ def _with_standins(
     Float outputs of a stand-in run get the inputs' quantized dtype back (a pooling of
     a quantized tensor is quantized), unless the op dequantizes.
     """
-    dtype = _quantized_dtype((args, kwargs))
+    dtype = _quantized_dtype(args, kwargs)
     if dtype is None:
         return run(args, kwargs)
     try:
@@ -140,6 +155,21 @@ def _with_standins(
         lambda t: meta_empty(tuple(t.shape), dtype) if isinstance(t, torch.Tensor) and t.is_floating_point() else t,
         output,
     )
+
+
+def rule_output(module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """The output of a leaf module from a pure shape rule (meta values), or ``None`` without one.
+
+    The dispatch path's virtual run uses this instead of running a leaf on fake tensors
+    (an ``nn.LSTM`` unrolls into thousands of ops there).
+    """
+    rule = LEAF_MODULE_RULES.get(type(module)) or MODULE_SHAPE_RULES.get(type(module))
+    if rule is None:
+        return None
+    try:
+        return rule(module, *args, **kwargs)
+    except (_NoRule, TypeError):
+        return None
 
 
 def leaf_fallback_output(module: torch.nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:

@@ -117,11 +117,15 @@ def meta_clone(module: nn.Module) -> nn.Module:
 
 
 def module_meta_forward(module: nn.Module, *args: Any, **kwargs: Any) -> Any:
-    """Run a module's ``forward`` on meta tensors (hooks never run), inside :func:`on_meta`."""
+    """Run a module's ``forward`` on meta tensors (hooks never run), inside :func:`on_meta`.
+
+    The class's ``forward`` runs, never one set on the instance (a private copy may carry
+    a capture's own wrapper there).
+    """
     tensors = [*module.parameters(), *module.buffers()]
     clone = module if all(t.device.type == "meta" for t in tensors) else meta_clone(module)
     with on_meta():
-        return clone.forward(*args, **kwargs)
+        return type(clone).forward(clone, *args, **kwargs)
 
 
 def _op_name(func: torch._ops.OpOverload) -> str:

@@ -42,11 +42,13 @@ def _meta_forward(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
 
 def conv_output(module: nn.modules.conv._ConvNd, x: torch.Tensor) -> torch.Tensor:
     """Output of a convolution module (float or quantized: the same attributes) on ``x``."""
-    if isinstance(module.padding, str):  # "same" / "valid": let the real op decide
-        return _meta_forward(module, x)
     dims = len(module.kernel_size)
     spatial = x.shape[-dims:]
-    if module.transposed:
+    if module.padding == "same" and not module.transposed and all(s == 1 for s in module.stride):
+        out = list(spatial)  # torch pads so that the output keeps the input size
+    elif isinstance(module.padding, str) and module.padding != "valid":
+        return _meta_forward(module, x)  # let the real op decide (and reject)
+    elif module.transposed:
         out = [
             (size - 1) * s - 2 * p + d * (k - 1) + op + 1
             for size, s, p, d, k, op in zip(
@@ -59,9 +61,10 @@ def conv_output(module: nn.modules.conv._ConvNd, x: torch.Tensor) -> torch.Tenso
             )
         ]
     else:
+        padding: tuple[int, ...] = (0,) * dims if isinstance(module.padding, str) else tuple(module.padding)
         out = [
             (size + 2 * p - d * (k - 1) - 1) // s + 1
-            for size, s, p, d, k in zip(spatial, module.stride, module.padding, module.dilation, module.kernel_size)
+            for size, s, p, d, k in zip(spatial, module.stride, padding, module.dilation, module.kernel_size)
         ]
     if x.shape[-dims - 1] != module.in_channels:
         raise RuntimeError(f"expected input with {module.in_channels} channels, got {x.shape[-dims - 1]}")
@@ -286,8 +289,11 @@ def _embedding_module(module: nn.Embedding, x: torch.Tensor) -> torch.Tensor:
     return meta_empty((*x.shape, module.embedding_dim), module.weight.dtype)
 
 
-class _NoRule(Exception):
+class NoRule(Exception):
     """Raised by a shape rule to hand the op over to meta execution."""
+
+
+_NoRule = NoRule
 
 
 def _same_module(module: nn.Module, x: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:

@@ -32,8 +32,8 @@ from torch import nn
 from flopcount.capture.leaves import is_leaf
 from flopcount.capture.recorder import OpRecorder, aten_records
 from flopcount.formulas.moe import HF_EXPERTS, ROUTED_NOTE
-from flopcount.leaf_shapes import leaf_fallback_output
-from flopcount.meta import numpy_guard
+from flopcount.leaf_shapes import leaf_fallback_output, rule_output
+from flopcount.meta import numpy_guard, to_meta
 from flopcount.params import packed_numel
 from flopcount.records import LayerRecord
 from flopcount.virtual import VirtualSpace, input_device, quiet_fake_kernels, real_clone, virtual_clone
@@ -67,6 +67,7 @@ def capture_dispatch(
         >>> [(r.name, r.type, r.params, r.macs) for r in records]
         [('0', 'Linear', 15, 24), ('1', 'ReLU', 0, 0)]
     """
+    space: VirtualSpace | None = None
     if real:
         clone, run_args, run_kwargs = real_clone(model), args, kwargs
     else:
@@ -77,7 +78,7 @@ def capture_dispatch(
         params={id(p): p.numel() for p in clone.parameters()},
         packed={id(m): n for m in clone.modules() if (n := packed_numel(m))},
     )
-    root = _instrument(clone, recorder, virtual=not real, moe=moe)
+    root = _instrument(clone, recorder, space=None if real else space, moe=moe)
     with torch.no_grad(), recorder, numpy_guard(), quiet_fake_kernels():
         root(*run_args, **run_kwargs)
     records = aten_records(recorder.calls)
@@ -91,25 +92,25 @@ def _routed(record: LayerRecord) -> LayerRecord:
     return dataclasses.replace(record, note=ROUTED_NOTE)
 
 
-def _instrument(clone: nn.Module, recorder: OpRecorder, *, virtual: bool, moe: str) -> Callable[..., Any]:
+def _instrument(clone: nn.Module, recorder: OpRecorder, *, space: VirtualSpace | None, moe: str) -> Callable[..., Any]:
     """Give every module of ``clone`` (a private copy) a ``forward`` that keeps the module path.
 
-    In a virtual run, a leaf whose output follows from its inputs' shapes
-    (:func:`~flopcount.leaf_shapes.leaf_fallback_output`: the experts of a
-    mixture-of-experts block) does not run its ``forward`` at all. Returns the callable
-    that runs the root (its tracked ``forward``, or the root itself when it is a
-    TorchScript module, whose attributes cannot be set).
+    In a virtual run (``space`` given), a leaf whose output follows from its inputs'
+    shapes (a shape rule of :mod:`flopcount.leaf_shapes`, or the experts of a
+    mixture-of-experts block) does not run its ``forward``: its output is a fake tensor
+    of that shape. Returns the callable that runs the root (its tracked ``forward``, or
+    the root itself when it is a TorchScript module, whose attributes cannot be set).
     """
     for path, module in _modules_outside_leaves(clone, moe):
         if isinstance(module, torch.jit.ScriptModule):
             continue  # its ops are recorded under the enclosing module's path
         if is_leaf(module, moe):
-            wrapper = functools.partial(_leaf_forward, module.forward, path, module, recorder, virtual)
+            wrapper = functools.partial(_leaf_forward, module.forward, path, module, recorder, space)
         else:
             wrapper = functools.partial(_tracked_forward, module.forward, path, recorder)
         module.forward = wrapper
     if isinstance(clone, torch.jit.ScriptModule):
-        return functools.partial(_leaf_forward, clone.forward, "", clone, recorder, virtual)
+        return functools.partial(_leaf_forward, clone.forward, "", clone, recorder, space)
     return clone
 
 
@@ -138,11 +139,20 @@ def _leaf_forward(
     path: str,
     module: nn.Module,
     recorder: OpRecorder,
-    virtual: bool,
+    space: VirtualSpace | None,
     *args: Any,
     **kwargs: Any,
 ) -> Any:
     with recorder.leaf(path, module, args, kwargs) as output:
-        fallback = leaf_fallback_output(module, args, kwargs) if virtual else None
-        output.append(forward(*args, **kwargs) if fallback is None else fallback)
+        shaped = None if space is None else _shaped_output(module, args, kwargs, space)
+        output.append(forward(*args, **kwargs) if shaped is None else shaped)
     return output[0]
+
+
+def _shaped_output(module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any], space: VirtualSpace) -> Any:
+    """A leaf's output from its inputs' shapes (fake tensors), or ``None`` when it must run."""
+    output = leaf_fallback_output(module, args, kwargs)
+    if output is not None:
+        return output
+    output = rule_output(module, to_meta(args), to_meta(kwargs))
+    return None if output is None else space.inputs(output)

@@ -115,31 +115,22 @@ def eval_mode(model: nn.Module) -> Iterator[None]:
             module.training = True
 
 
-_REVERT_FX_PATCHES: Callable[[], contextlib.AbstractContextManager[Any]] | None = getattr(
-    torch.fx._symbolic_trace, "_maybe_revert_all_patches", None
-)
-
-
-# torch < 2.5 has no way to lift the patches: there the patched Module.__getattr__ and
-# __call__ still reach ShapeTracer.getattr / call_module, which pass through while set.
+# While the walker steps nodes, fx's patched Module.__getattr__ and __call__ still reach
+# ShapeTracer.getattr / call_module, which pass through while this is set, so meta
+# execution of a leaf is never traced. (Lifting fx's patches instead costs a class
+# attribute write on nn.Module per query, which invalidates the method caches of every
+# nn.Module subclass loaded: milliseconds each with timm or transformers imported.)
 _PASS_THROUGH = contextvars.ContextVar("flopcount_fx_pass_through", default=False)
 
 
 @contextlib.contextmanager
-def _pass_through() -> Iterator[None]:
+def untraced() -> Iterator[None]:
+    """Let meta code run plainly while fx is tracing (the walker steps nodes in here)."""
     token = _PASS_THROUGH.set(True)
     try:
         yield
     finally:
         _PASS_THROUGH.reset(token)
-
-
-def untraced() -> contextlib.AbstractContextManager[Any]:
-    """Lift fx's temporary patches (``Module.__call__``/``__getattr__``) while meta code runs.
-
-    The walker steps nodes while fx is tracing; meta execution of a leaf must not be traced.
-    """
-    return _REVERT_FX_PATCHES() if _REVERT_FX_PATCHES is not None else _pass_through()
 
 
 class ShapeTracer(fx.Tracer):

@@ -66,13 +66,15 @@ class ModuleState:
     """
 
     def __init__(self, model: nn.Module) -> None:
-        self._saved: list[tuple[nn.Module, dict[str, Any], dict[str, Any]]] = []
+        self._saved: list[tuple[nn.Module, dict[str, Any], list[tuple[Any, Any]]]] = []
         for module in model.modules():
             attrs = vars(module)
-            containers = {
-                name: (value, _shallow(value)) for name, value in attrs.items() if isinstance(value, _CONTAINERS)
-            }
-            self._saved.append((module, dict(attrs), containers))
+            containers = [
+                (value, _shallow(value))
+                for name, value in attrs.items()
+                if isinstance(value, _CONTAINERS) and (value or "hook" not in name)  # hooks: empty, never run
+            ]
+            self._saved.append((module, attrs.copy(), containers))
 
     def restore(self) -> None:
         """Put every module's attributes and container items back as they were."""
@@ -83,7 +85,7 @@ class ModuleState:
             for name, value in attrs.items():
                 if current.get(name, _MISSING) is not value:
                     current[name] = value
-            for container, saved in containers.values():
+            for container, saved in containers:
                 if not _same_items(container, saved):
                     _put_back(container, saved)
 
