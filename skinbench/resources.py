@@ -4,13 +4,15 @@ CPU threads and loader workers are picked from the machine, and the settings tha
 not apply to the run's model or device are resolved, before ``config.json`` is written.
 
 **Threads** (``threads=0``, the default): one torch thread per process when a process has
-2 cores or fewer, or when other processes leave it fewer than 2 idle cores (1-minute load
-average); otherwise one per idle core of its share. Measured on a 2-core machine shared by
-several processes (custom_cnn, batch 32, 64 px, the real 7,010 training images): an epoch
-took 248 s with torch's default of 2 threads and 66 s with 1 thread (3.7x faster). torch's
-intra-op threads spin while they wait for each other, so a thread that has to share its
-core with another busy process stalls the whole step; small convolutions gain little from
-a second thread anyway (``benchmarks/train_speed.py`` measures 1 and 2 threads).
+2 cores or fewer, or when other processes leave it fewer than 2 idle cores (busy cores
+measured over 0.2 s from ``/proc/stat`` at start; not the load average, which still
+counts the previous run of a sweep for a minute); otherwise one per idle core of its
+share. Measured on a 2-core machine shared by several processes (custom_cnn, batch 32,
+64 px, the real 7,010 training images): an epoch took 248 s with torch's default of 2
+threads and 66 s with 1 thread (3.7x faster). torch's intra-op threads spin while they
+wait for each other, so a thread that has to share its core with another busy process
+stalls the whole step; small convolutions gain little from a second thread anyway
+(``benchmarks/train_speed.py`` measures 1 and 2 threads).
 
 **Loader workers** (``num_workers=-1``, the default): 0 on CPU, where the batched
 augmentation runs in the training loop and the dataset only copies uint8 arrays, so
@@ -26,10 +28,20 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import time
+from pathlib import Path
 
 from skinbench.config import TrainConfig
 
-__all__ = ["applied_config", "auto_threads", "auto_workers", "local_processes", "run_lines", "usable_cores"]
+__all__ = [
+    "applied_config",
+    "auto_threads",
+    "auto_workers",
+    "busy_cores",
+    "local_processes",
+    "run_lines",
+    "usable_cores",
+]
 
 
 def usable_cores() -> int:
@@ -48,28 +60,39 @@ def local_processes(world_size: int = 1) -> int:
         return max(1, world_size)
 
 
-def _load() -> float | None:
+def busy_cores(interval: float = 0.2) -> float | None:
+    """Cores busy with any work now: the non-idle share of ``/proc/stat`` over ``interval`` seconds; None off Linux."""
+
+    def snapshot() -> tuple[int, int]:
+        values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+        return values[3] + values[4], sum(values)  # idle + iowait, total
+
     try:
-        return os.getloadavg()[0]
-    except (AttributeError, OSError):
+        idle0, total0 = snapshot()
+        time.sleep(interval)
+        idle1, total1 = snapshot()
+    except (OSError, ValueError, IndexError):
         return None
+    if total1 <= total0:
+        return None
+    return (1 - (idle1 - idle0) / (total1 - total0)) * (os.cpu_count() or 1)
 
 
-def auto_threads(cores: int, processes: int = 1, load: float | None = None) -> tuple[int, str]:
+def auto_threads(cores: int, processes: int = 1, busy: float | None = None) -> tuple[int, str]:
     """Torch CPU threads per process for ``threads=0``, and why.
 
     Args:
         cores: Usable cores of the machine.
         processes: Training processes sharing them (torchrun's processes on this machine).
-        load: 1-minute load average before training (other processes' work); None: unknown.
+        busy: Cores busy with other work before training (:func:`busy_cores`); None: unknown.
 
     Example:
-        >>> auto_threads(2)[0], auto_threads(16)[0], auto_threads(16, 4)[0], auto_threads(16, load=15.2)[0]
+        >>> auto_threads(2)[0], auto_threads(16)[0], auto_threads(16, 4)[0], auto_threads(16, busy=15.2)[0]
         (1, 16, 4, 1)
     """
     share = cores // max(processes, 1)
-    idle = share if load is None else min(share, math.floor(max(cores - load, 0) / max(processes, 1)))
-    where = f"{cores} usable cores, {processes} process(es)" + ("" if load is None else f", load {load:.1f}")
+    idle = share if busy is None else min(share, math.floor(max(cores - busy, 0) / max(processes, 1)))
+    where = f"{cores} usable cores, {processes} process(es)" + ("" if busy is None else f", {busy:.1f} busy")
     if share <= 2:
         return 1, f"auto: 1 ({where}; one thread is fastest with 2 cores or fewer per process)"
     if idle < 2:
@@ -119,7 +142,7 @@ def applied_config(config: TrainConfig, device_type: str, processes: int = 1) ->
                 changes[name], notes[name] = False, f"off: CUDA only (device {device_type})"
     cores = usable_cores()
     if config.threads == 0:
-        changes["threads"], notes["threads"] = auto_threads(cores, processes, _load())
+        changes["threads"], notes["threads"] = auto_threads(cores, processes, busy_cores() if cores > 2 else None)
     if config.num_workers == -1:
         changes["num_workers"], notes["num_workers"] = auto_workers(device_type, cores, processes)
     return dataclasses.replace(config, **changes, notes=notes)  # type: ignore[arg-type]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 from pathlib import Path
 
@@ -21,7 +22,7 @@ from skinbench.data.pipeline import BatchPipeline
 from skinbench.engine import predict
 from skinbench.losses import OneVsRestBCE, make_loss
 from skinbench.recipes import RECIPE_FIELDS, RECIPES
-from skinbench.resources import applied_config, auto_threads, auto_workers
+from skinbench.resources import applied_config, auto_threads, auto_workers, busy_cores
 from skinbench.rundir import HISTORY_COLUMNS, RunDir
 from skinbench.train import main as train
 
@@ -184,7 +185,11 @@ def test_old_history_files_read_with_empty_new_columns(tmp_path: Path) -> None:
 def test_applied_config_and_auto_resources() -> None:
     cuda = applied_config(TrainConfig(data="d", out="r", model="resnet18", threads=2, num_workers=3), "cuda")
     assert (cuda.amp, cuda.channels_last, cuda.pretrained, cuda.notes) == (True, True, True, {})
-    assert auto_threads(2, 1)[0] == 1 and auto_threads(8, 2, load=0.0)[0] == 4 and auto_threads(8, 1, load=7.5)[0] == 1
+    assert auto_threads(2, 1)[0] == 1 and auto_threads(8, 2, busy=0.0)[0] == 4 and auto_threads(8, 1, busy=7.5)[0] == 1
+    why = "auto: 10 (16 usable cores, 1 process(es), 5.2 busy; one per idle core)"
+    assert auto_threads(16, 1, busy=5.2) == (10, why)
+    busy = busy_cores(0.05)
+    assert busy is None or 0 <= busy <= (os.cpu_count() or 1)
     assert auto_workers("cpu", 16)[0] == 0 and auto_workers("cuda", 16, 8)[0] == 1
 
 
