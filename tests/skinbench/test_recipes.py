@@ -20,7 +20,7 @@ from skinbench.config import ConfigError, TrainConfig
 from skinbench.data import make_transform
 from skinbench.data.pipeline import BatchPipeline
 from skinbench.engine import predict
-from skinbench.losses import OneVsRestBCE, make_loss
+from skinbench.losses import ClassWeightedCrossEntropy, OneVsRestBCE, make_loss
 from skinbench.recipes import RECIPE_FIELDS, RECIPES
 from skinbench.resources import applied_config, auto_threads, auto_workers, busy_cores
 from skinbench.rundir import HISTORY_COLUMNS, RunDir
@@ -201,8 +201,18 @@ def test_losses_of_the_recipes() -> None:
     expected = nn.functional.binary_cross_entropy_with_logits(logits, nn.functional.one_hot(target, 3).float())
     assert torch.allclose(paper(logits, target), expected)
     strong = make_loss(TrainConfig(data="d", out="r"), labels, 3)
-    assert isinstance(strong, nn.CrossEntropyLoss) and strong.label_smoothing == 0.1
-    assert strong.weight is not None and strong.weight.tolist() == pytest.approx([5 / 9, 5 / 3, 5 / 3])
+    assert isinstance(strong, ClassWeightedCrossEntropy) and strong.label_smoothing == 0.1
+    assert strong.weight.tolist() == pytest.approx([5 / 9, 5 / 3, 5 / 3])
+    # each image weighted by its own class: a weighted mean of the plain smoothed losses
+    plain = nn.functional.cross_entropy(logits, target, label_smoothing=0.1, reduction="none")
+    w = strong.weight[target]
+    assert torch.allclose(strong(logits, target), (plain * w).sum() / w.sum())
+    # a confident, correct prediction of the common class is cheap (torch's weight + smoothing is not)
+    sure = torch.tensor([[6.0, 0.0, 0.0]])
+    assert float(strong(sure, torch.tensor([0]))) < 0.5
+    # without smoothing it is torch's weighted cross-entropy
+    unsmoothed = make_loss(TrainConfig(data="d", out="r", label_smoothing=0.0), labels, 3)
+    assert isinstance(unsmoothed, nn.CrossEntropyLoss) and unsmoothed.weight is not None
 
 
 def test_batch_pipeline_normalises_like_the_evaluation_transform() -> None:
