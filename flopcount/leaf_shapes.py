@@ -12,12 +12,14 @@ count is the expected active compute (:mod:`flopcount.formulas.moe`).
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable
 from typing import Any
 
 import torch
 import torch.ao.nn.quantized as nnq
 import torch.ao.nn.quantized.dynamic as nnqd
+import torch.nn.functional as F
 from torch import nn
 from torch.utils._pytree import tree_map
 
@@ -89,8 +91,51 @@ def _cat(tensors: Any, dim: int = 0, *args: Any, **kwargs: Any) -> torch.Tensor:
     return meta_empty(tuple(shape), first.dtype)
 
 
+def _matmul(a: Any, b: Any, *args: Any, **kwargs: Any) -> torch.Tensor:
+    """``a @ b`` with numpy broadcasting (1-d operands included), same dtypes only."""
+    if args or kwargs or not isinstance(a, torch.Tensor) or not isinstance(b, torch.Tensor) or a.dtype != b.dtype:
+        raise _NoRule
+    if a.dim() == 0 or b.dim() == 0:
+        raise _NoRule
+    left = tuple(a.shape) if a.dim() > 1 else (1, a.shape[0])
+    right = tuple(b.shape) if b.dim() > 1 else (b.shape[0], 1)
+    if left[-1] != right[-2]:
+        raise RuntimeError(f"matmul: shapes {tuple(a.shape)} and {tuple(b.shape)} cannot be multiplied")
+    batch = tuple(_broadcast_shapes(left[:-2], right[:-2]))
+    shape = (*batch, *left[-2:-1][: int(a.dim() > 1)], *right[-1:][: int(b.dim() > 1)])
+    return meta_empty(shape, a.dtype)
+
+
+def _conv(
+    x: Any, weight: Any, bias: Any = None, stride: Any = 1, padding: Any = 0, dilation: Any = 1, groups: int = 1
+) -> torch.Tensor:
+    """``F.conv{1,2,3}d`` with integer padding (string padding runs on meta)."""
+    if not isinstance(x, torch.Tensor) or not isinstance(weight, torch.Tensor) or isinstance(padding, str):
+        raise _NoRule
+    dims = weight.dim() - 2
+    if x.dim() != dims + 2 or x.shape[1] != weight.shape[1] * groups or x.dtype != weight.dtype:
+        raise _NoRule  # unbatched input, a channel mismatch (torch words the error), mixed dtypes
+
+    def tuple_of(value: Any) -> tuple[int, ...]:
+        return tuple(value) if isinstance(value, (tuple, list)) else (int(value),) * dims
+
+    out = [
+        (size + 2 * p - d * (k - 1) - 1) // s + 1
+        for size, k, s, p, d in zip(
+            x.shape[2:], weight.shape[2:], tuple_of(stride), tuple_of(padding), tuple_of(dilation)
+        )
+    ]
+    if min(out) <= 0:
+        raise RuntimeError(f"input {tuple(x.shape)} is too small for kernel {tuple(weight.shape[2:])}")
+    return meta_empty((x.shape[0], weight.shape[0], *out), x.dtype)
+
+
 _quantized = torch.ops.quantized
-QUANTIZED_FUNCTION_RULES: dict[Any, Callable[..., Any]] = {
+#: callable -> rule(*args, **kwargs), on top of :data:`flopcount.shapes.FUNCTION_SHAPE_RULES`
+LEAF_FUNCTION_RULES: dict[Any, Callable[..., Any]] = {
+    **dict.fromkeys((torch.matmul, operator.matmul, "Tensor.matmul", "Tensor.__matmul__"), _matmul),
+    **dict.fromkeys((torch.mm, torch.bmm, "Tensor.mm", "Tensor.bmm"), _matmul),
+    **dict.fromkeys((F.conv1d, F.conv2d, F.conv3d), _conv),
     **dict.fromkeys(
         (_quantized.add, _quantized.mul, _quantized.add_relu, _quantized.mul_relu, _quantized.add_scalar), _broadcast
     ),
@@ -127,9 +172,12 @@ def module_output_of(module: nn.Module, args: tuple[Any, ...], kwargs: dict[str,
 
 def function_output_of(target: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     """Output of a function on meta values: quantized rules first, else :func:`flopcount.shapes.function_output`."""
-    rule = QUANTIZED_FUNCTION_RULES.get(target)
+    rule = LEAF_FUNCTION_RULES.get(target)
     if rule is not None:
-        return rule(*args, **kwargs)
+        try:
+            return rule(*args, **kwargs)
+        except _NoRule:
+            pass
     requantize = target not in _DEQUANTIZING
     return _with_standins(lambda a, k: function_output(target, a, k), args, kwargs, requantize=requantize)
 

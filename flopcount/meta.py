@@ -116,15 +116,15 @@ def meta_clone(module: nn.Module) -> nn.Module:
     return clone_without_hooks(module, replace)
 
 
-def module_meta_forward(module: nn.Module, *args: Any, **kwargs: Any) -> Any:
+def module_meta_forward(module: nn.Module, *args: Any, guard: bool = True, **kwargs: Any) -> Any:
     """Run a module's ``forward`` on meta tensors (hooks never run), inside :func:`on_meta`.
 
     The class's ``forward`` runs, never one set on the instance (a private copy may carry
-    a capture's own wrapper there).
+    a capture's own wrapper there). ``guard`` as for :func:`on_meta`.
     """
     tensors = [*module.parameters(), *module.buffers()]
     clone = module if all(t.device.type == "meta" for t in tensors) else meta_clone(module)
-    with on_meta():
+    with on_meta(guard):
         return type(clone).forward(clone, *args, **kwargs)
 
 
@@ -286,18 +286,19 @@ def numpy_guard() -> TorchFunctionMode:
 
 
 @contextlib.contextmanager
-def on_meta() -> Iterator[None]:
+def on_meta(guard: bool = True) -> Iterator[None]:
     """Run the block with ``meta`` as the default device, under a :class:`ValueGuard`.
 
     ``Tensor.numpy()`` of a meta tensor, which never reaches the dispatcher, is checked
-    at the Python API level instead.
+    at the Python API level instead. ``guard=False`` leaves out the :class:`ValueGuard`
+    for a caller whose own dispatch mode guards every op (the op recorder does).
 
     Raises:
         CaptureLimitation: The block needs tensor values (see :class:`ValueGuard`), or
             raised ``NotImplementedError`` (e.g. ``Tensor.tolist()`` of a meta tensor).
     """
     try:
-        with torch.device(META), _NumpyGuard(), ValueGuard():
+        with torch.device(META), _NumpyGuard(), ValueGuard() if guard else contextlib.nullcontext():
             yield
     except NotImplementedError as exc:
         first = str(exc).strip().splitlines()

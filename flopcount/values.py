@@ -1,10 +1,11 @@
 """Nested values (tensors inside tuples, lists, dicts, namedtuples) through torch's pytree.
 
 Inputs, outputs and op arguments can be any such nesting; :func:`leaves` and
-:func:`to_info` walk it with ``torch.utils._pytree`` (``torch.Size`` is a tuple of
-ints). The fx walker and the formulas call them for every op, and pytree costs
-microseconds per call, so the common case skips it with the same result: a bare tensor,
-or a plain tuple, list or dict (fx's immutable ones included) that nests nothing.
+:func:`to_info` walk it with ``torch.utils._pytree``. The fx walker, the op recorder
+and the formulas call them for every op, and pytree costs microseconds per call, so
+plain values skip it with the same result: a bare tensor, or plain tuples, lists and
+dicts (fx's immutable ones included) nested in any way, down to tensors and plain
+leaves. Anything else (a namedtuple, a model output class) goes through pytree.
 """
 
 from __future__ import annotations
@@ -36,20 +37,36 @@ def _shallow_items(value: Any) -> Iterable[Any] | None:
     return items
 
 
+def _plain_leaves(value: Any, found: list[Any]) -> bool:
+    """Append the leaves of plain nested containers to ``found``; False where pytree is needed."""
+    kind = type(value)
+    items = value if kind in _SEQUENCES else value.values() if kind in _MAPPINGS else None
+    if items is None:
+        return False
+    for item in items:
+        if isinstance(item, torch.Tensor) or type(item) in _LEAVES:
+            found.append(item)
+        elif not _plain_leaves(item, found):
+            return False
+    return True
+
+
 def leaves(value: Any) -> Iterable[Any]:
     """The leaves of a (nested) value, in order (``torch.utils._pytree.tree_leaves``)."""
     if isinstance(value, torch.Tensor) or type(value) in _LEAVES:
         return (value,)
     items = _shallow_items(value)
-    return tree_leaves(value) if items is None else items
+    if items is not None:
+        return items
+    found: list[Any] = []
+    return found if _plain_leaves(value, found) else tree_leaves(value)
 
 
 def tensors_in(value: Any) -> list[torch.Tensor]:
     """All tensors in a (nested) value, in order."""
     if isinstance(value, torch.Tensor):
         return [value]
-    items = _shallow_items(value)
-    return [leaf for leaf in (tree_leaves(value) if items is None else items) if isinstance(leaf, torch.Tensor)]
+    return [leaf for leaf in leaves(value) if isinstance(leaf, torch.Tensor)]
 
 
 def has_tensor(value: Any) -> bool:
@@ -79,14 +96,27 @@ def to_info(value: Any) -> Any:
         >>> to_info((torch.zeros(2, 3), 1, {"w": [torch.zeros(4)]}))
         (TensorInfo(shape=(2, 3), dtype=torch.float32), 1, {'w': [TensorInfo(shape=(4,), dtype=torch.float32)]})
     """
-    if isinstance(value, torch.Tensor) or type(value) in _LEAVES:
-        return _info(value)
-    items = _shallow_items(value)
-    if items is None:
-        return tree_map(_info, value)  # the same as the fast paths, for any nesting
-    if type(value) in _MAPPINGS:
-        return type(value)({key: _info(item) for key, item in value.items()})
-    return type(value)([_info(item) if isinstance(item, torch.Tensor) else item for item in items])
+    try:
+        return _plain_info(value)
+    except _NeedsPytree:
+        return tree_map(_info, value)  # the same as the fast path, for any nesting
+
+
+class _NeedsPytree(Exception):
+    """A value that is not a tensor, a plain leaf or a plain container of them."""
+
+
+def _plain_info(value: Any) -> Any:
+    kind = type(value)
+    if kind in _LEAVES:
+        return value
+    if isinstance(value, torch.Tensor):
+        return TensorInfo(tuple(value.shape), value.dtype)
+    if kind in _SEQUENCES:
+        return kind([_plain_info(item) for item in value])
+    if kind in _MAPPINGS:
+        return kind({key: _plain_info(item) for key, item in value.items()})
+    raise _NeedsPytree
 
 
 def _empty_container(value: Any) -> bool:

@@ -143,7 +143,10 @@ class ShapeTracer(fx.Tracer):
     """
 
     def __init__(self, walker: GraphWalker, moe: str = "expected") -> None:
-        super().__init__()
+        # No autowrapping of ``math`` functions: with concrete shapes they see ints, and
+        # fx's check would patch every global of every traced module's code.
+        no_modules: tuple[Any, ...] = ()  # torch annotates the parameter as tuple[ModuleType] (one item)
+        super().__init__(autowrap_modules=no_modules)
         self.walker = walker
         self.moe = moe
         self._param_names: dict[int, str] | None = None

@@ -27,7 +27,7 @@ from flopcount.errors import CaptureLimitation
 from flopcount.formulas.registry import OpCall, lookup, target_name
 from flopcount.meta import DispatchMode, Taint, run_guarded
 from flopcount.records import LayerRecord, Shape, TensorInfo
-from flopcount.values import compute_dtype, leaves, tensor_bytes, tensor_shapes, tensors_in, to_info
+from flopcount.values import compute_dtype, dtype_name, leaves, tensor_bytes, tensor_shapes, tensors_in, to_info
 
 
 @dataclass(frozen=True)
@@ -49,6 +49,7 @@ class AtenCall:
     params: int = 0
     module: nn.Module | None = None
     prefix: str = ""
+    dtype: str = ""
 
 
 class OpRecorder(DispatchMode):
@@ -140,6 +141,7 @@ class OpRecorder(DispatchMode):
                 output_bytes=tensor_bytes(output),
                 params=own + self._new_params(tensors_in(args) + tensors_in(kwargs)) + sum(c.params for c in inner),
                 module=module,
+                dtype=compute_dtype(None, tensors_in(args) + tensors_in(kwargs)),
             )
         )
 
@@ -155,19 +157,21 @@ class OpRecorder(DispatchMode):
             out = run_guarded(func, args, kwargs, self.taint)
         except CaptureLimitation as exc:
             raise CaptureLimitation(f"{exc} [in module {self._paths[-1]!r}]") from exc
-        shapes = tensor_shapes(out)
+        arg_info, out_info = to_info(args), to_info(out)
+        inputs, outputs = _infos(arg_info), _infos(out_info)
         self.calls.append(
             AtenCall(
                 path=self._paths[-1],
                 op=func.overloadpacket,
-                args=to_info(args),
-                kwargs=to_info(kwargs),
-                output=to_info(out),
-                input_shapes=tuple(tensor_shapes(args)),
-                output_shape=shapes[0] if shapes else (),
-                output_bytes=tensor_bytes(out),
+                args=arg_info,
+                kwargs=to_info(kwargs) if kwargs else {},
+                output=out_info,
+                input_shapes=tuple([t.shape for t in inputs]),
+                output_shape=outputs[0].shape if outputs else (),
+                output_bytes=sum([t.numel * t.dtype.itemsize for t in outputs]),
                 params=self._new_params(tensors_in(args)) if self._params else 0,
                 prefix=self._prefix,
+                dtype=dtype_name(inputs[0].dtype) if inputs else "",
             )
         )
         return out
@@ -183,9 +187,11 @@ def aten_records(calls: list[AtenCall], prefix: str = "") -> list[LayerRecord]:
     An op without a formula becomes an ``"uncounted"`` record (never a silent zero).
     """
     records = []
+    names: dict[Any, str] = {}
     for call in calls:
         formula = lookup(call.op)
-        name = type_name(call.module) if call.module is not None else f"{prefix}{call.prefix}{target_name(call.op)}"
+        op_name = names.get(call.op) or names.setdefault(call.op, target_name(call.op))
+        name = type_name(call.module) if call.module is not None else f"{prefix}{call.prefix}{op_name}"
         if formula is None and call.module is not None:  # a leaf that ran no aten op (an identity)
             family, macs, flops, counted = "zero", 0, 0, True
         elif formula is None:
@@ -204,9 +210,9 @@ def aten_records(calls: list[AtenCall], prefix: str = "") -> list[LayerRecord]:
                 macs=macs,
                 flops=flops,
                 activation_bytes=call.output_bytes,
-                node=target_name(call.op),
+                node=op_name,
                 counted=counted,
-                dtype=compute_dtype(formula, _infos((call.args, call.kwargs))),
+                dtype=formula.dtype if formula is not None and formula.dtype else call.dtype,
                 note=formula.note if formula is not None else "",
             )
         )

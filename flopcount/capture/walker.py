@@ -228,10 +228,10 @@ def _execute(
 ) -> Any:
     if isinstance(module, torch.jit.ScriptModule):
         return script_forward(module, args, kwargs, recorder)
-    with recorder:
+    with recorder:  # the recorder guards every op: no second ValueGuard
         if module is not None:
-            return module_meta_forward(module, *args, **kwargs)
-        with on_meta():
+            return module_meta_forward(module, *args, guard=False, **kwargs)
+        with on_meta(guard=False):
             return call_target(_target(node, None), args, kwargs)
 
 
