@@ -133,7 +133,10 @@ def load_sweep(path: str | Path) -> SweepSpec:
         ConfigError: Not a YAML mapping, ``data``/``out``/``models`` missing, an unknown
             key (named), a key given both singular and plural, or an empty list.
     """
-    import yaml
+    try:
+        import yaml
+    except ImportError:  # pragma: no cover - pyyaml is installed with skinbench
+        raise ConfigError("skinbench sweep reads YAML: pip install pyyaml") from None
 
     source = Path(path)
     try:

@@ -236,11 +236,9 @@ def _assert_same_history(a: Path, b: Path, rows: slice = slice(None), *, losses:
         assert np.allclose(ha[column], hb[column], rtol=1e-5, atol=1e-6), column
 
 
-@pytest.fixture(scope="module")
-def two_process_runs(synthetic_root: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+def _two_process_runs(synthetic_root: Path, tmp: Path) -> dict[str, Any]:
     """One torchrun start, 2 processes: custom_cnn, a class-weighted custom_cnn, resnet18 with the
     feature cache (head phase, then fine-tuning), and the resume of a run a single process started."""
-    tmp = tmp_path_factory.mktemp("ddp")
     data = ["--data", str(synthetic_root)]
     weighted = ["--augment", "none", "--class-balance", "loss", "--label-smoothing", "0"]
     tl = ["--model", "resnet18", "--no-pretrained", "--force-frozen-random", "--head-epochs", "2", "--epochs", "1"]
@@ -264,19 +262,21 @@ def two_process_runs(synthetic_root: Path, tmp_path_factory: pytest.TempPathFact
 
         with pytest.raises(KeyboardInterrupt):
             _train([*argv["resumed"], "--out", str(tmp / "ddp" / "resumed")], on_epoch_end=stop)
-    result = _torchrun([str(ENTRY), str(tmp / "audit"), *commands[:-1]], env={"SKINBENCH_TEST_NO_RANDOM": "1"})
+    cache = tmp / "cache"  # a fresh image cache: rank 0 must fill it, rank 1 only read it
+    env = {"SKINBENCH_TEST_NO_RANDOM": "1", "SKINBENCH_CACHE": str(cache)}
+    result = _torchrun([str(ENTRY), str(tmp / "audit"), *commands[:-1]], env=env)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    return {"tmp": tmp, "audit": tmp / "audit", "argv": argv, "log": result.stdout}
+    return {"tmp": tmp, "audit": tmp / "audit", "cache": cache, "log": result.stdout}
 
 
-@pytest.mark.slow
-def test_both_processes_ran_and_only_rank_0_wrote(two_process_runs: dict[str, Any]) -> None:
+def _check_both_processes_ran_and_only_rank_0_wrote(two_process_runs: dict[str, Any]) -> None:
     tmp, audit = two_process_runs["tmp"], two_process_runs["audit"]
     for rank in (0, 1):
         done = (audit / f"done-rank{rank}.txt").read_text().splitlines()
         assert [line.split()[0] for line in done] == ["0"] * 4, done
     assert not (audit / "writes-rank1.txt").exists()  # not a checkpoint, not the split, not the image cache
     written = {Path(p) for p in (audit / "writes-rank0.txt").read_text().split()}
+    assert [p.parent for p in written if p.suffix == ".npy"] == [two_process_runs["cache"]]  # decoded once, by rank 0
     for name in ("cnn", "weighted", "tl"):
         run = tmp / "ddp" / name
         assert {run / f for f in ("config.json", "split.csv", "history.csv", "last.pt", "metrics.json")} <= written
@@ -285,8 +285,7 @@ def test_both_processes_ran_and_only_rank_0_wrote(two_process_runs: dict[str, An
     assert two_process_runs["log"].count("test accuracy") == 4  # the summary: rank 0 prints, rank 1 does not
 
 
-@pytest.mark.slow
-def test_test_metrics_count_every_test_image_once(two_process_runs: dict[str, Any]) -> None:
+def _check_test_metrics_count_every_test_image_once(two_process_runs: dict[str, Any]) -> None:
     for name in ("cnn", "weighted", "tl"):
         ddp, one = two_process_runs["tmp"] / "ddp" / name, two_process_runs["tmp"] / "one" / name
         split = pd.read_csv(ddp / "split.csv")
@@ -300,8 +299,7 @@ def test_test_metrics_count_every_test_image_once(two_process_runs: dict[str, An
         assert np.allclose(predictions[probs], reference[probs], atol=1e-4), name
 
 
-@pytest.mark.slow
-def test_two_processes_train_the_weights_of_one_with_the_same_global_batch(two_process_runs: dict[str, Any]) -> None:
+def _check_the_weights_of_one_process_with_the_same_global_batch(two_process_runs: dict[str, Any]) -> None:
     tmp = two_process_runs["tmp"]
     for name in ("cnn", "weighted"):
         _assert_close_weights(tmp / "ddp" / name / "last.pt", tmp / "one" / name / "last.pt")
@@ -315,8 +313,7 @@ def test_two_processes_train_the_weights_of_one_with_the_same_global_batch(two_p
     assert timings["features_train_seconds"] > 0
 
 
-@pytest.mark.slow
-def test_a_run_started_on_one_process_resumes_on_two(two_process_runs: dict[str, Any]) -> None:
+def _check_a_run_started_on_one_process_resumes_on_two(two_process_runs: dict[str, Any]) -> None:
     tmp = two_process_runs["tmp"]
     resumed = tmp / "ddp" / "resumed"
     assert pd.read_csv(resumed / "history.csv")["epoch"].tolist() == [1, 2, 3]  # none lost, none repeated
@@ -368,3 +365,13 @@ def test_nccl_on_two_gpus(synthetic_root: Path, tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr[-3000:]
     config = json.loads((run / "config.json").read_text())
     assert (config["world_size"], config["dist_backend"]) == (2, "nccl")
+
+
+@pytest.mark.slow
+def test_two_processes_on_torchrun(synthetic_root: Path, tmp_path: Path) -> None:
+    """One torchrun start (several runs in it); each check below is one property of it."""
+    runs = _two_process_runs(synthetic_root, tmp_path)
+    _check_both_processes_ran_and_only_rank_0_wrote(runs)
+    _check_test_metrics_count_every_test_image_once(runs)
+    _check_the_weights_of_one_process_with_the_same_global_batch(runs)
+    _check_a_run_started_on_one_process_resumes_on_two(runs)
