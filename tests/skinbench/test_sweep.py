@@ -19,6 +19,8 @@ import pandas as pd
 import pytest
 
 from skinbench.cli import main
+from skinbench.reports.aggregate import has_seeds, seed_table
+from skinbench.reports.runs import RunRecord
 from skinbench.sweep import load_sweep, run_state, run_sweep, slurm_script
 
 
@@ -176,3 +178,35 @@ def test_a_sweep_completes_only_what_is_missing_and_reports_mean_and_std(
     assert (tmp_path / "report" / "figures" / "pareto_seeds_macs.png").is_file()
     assert "Mean and standard deviation over seeds" in (tmp_path / "report" / "report.md").read_text()
     assert len(pd.read_csv(tmp_path / "report" / "tables" / "accuracy.csv")) == 4  # every run, from the sweep folder
+
+
+def _record(name: str, **config: object) -> RunRecord:
+    base = {"model": "custom_cnn", "image_size": 32, "lr": 0.001, "seed": 0, "device": "cpu", "out": f"/runs/{name}"}
+    return RunRecord(Path(name), name, {**base, **config}, pd.DataFrame(), {})
+
+
+def test_seed_groups_mean_and_sample_std() -> None:
+    runs = [
+        _record("a0", seed=0, mean=[0.1], world_size=2),  # where, how and normalisation do not split a group
+        _record("a1", seed=1, mean=[0.2], device="cuda", threads=4),
+        _record("a2", seed=2),
+        _record("b0", lr=0.01),  # another learning rate: another experiment
+        _record("c0", model="resnet18", image_size=64),
+    ]
+    frame = pd.DataFrame(
+        {
+            "run": [r.name for r in runs],
+            "accuracy": [0.60, 0.70, 0.80, 0.5, 0.9],
+            "balanced_accuracy": [0.2, 0.4, 0.9, 0.3, 0.1],
+            "macs": [100, 100, 100, 100, 900],
+        }
+    )
+    table = seed_table(runs, frame).set_index("group")
+    assert table.index.tolist() == ["custom_cnn-32px-lr=0.001", "custom_cnn-32px-lr=0.01", "resnet18-64px"]
+    a = table.loc["custom_cnn-32px-lr=0.001"]
+    assert (a["n_seeds"], a["seeds"], a["runs"], a["macs"]) == (3, "0, 1, 2", "a0, a1, a2", 100)
+    assert a["accuracy"] == pytest.approx(0.7) and a["accuracy_std"] == pytest.approx(0.1)  # sqrt(0.02 / 2)
+    assert a["balanced_accuracy"] == pytest.approx(0.5)
+    assert a["balanced_accuracy_std"] == pytest.approx(np.sqrt((0.09 + 0.01 + 0.16) / 2))
+    assert np.isnan(table.loc["resnet18-64px", "accuracy_std"])  # one seed: undefined, not 0
+    assert has_seeds(table.reset_index()) and not has_seeds(table.reset_index().iloc[1:])
