@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import torch
@@ -25,10 +25,10 @@ from torch._subclasses.fake_tensor import (
 )
 from torch.overrides import TorchFunctionMode
 from torch.utils._python_dispatch import TorchDispatchMode
-from torch.utils._pytree import tree_leaves, tree_map
+from torch.utils._pytree import tree_leaves
 
 from flopcount.errors import CaptureLimitation
-from flopcount.values import tensors_in
+from flopcount.values import map_tensors, tensors_in
 
 META = torch.device("meta")
 
@@ -66,7 +66,7 @@ def to_meta(value: Any) -> Any:
     """Replace every tensor in a (nested) value by a meta tensor of the same shape and strides."""
     if isinstance(value, torch.Tensor):
         return _tensor_to_meta(value)
-    return tree_map(_tensor_to_meta, value)
+    return map_tensors(_tensor_to_meta, value)
 
 
 def clone_without_hooks(module: nn.Module, replace: dict[int, Any] | None = None) -> nn.Module:
@@ -217,7 +217,11 @@ _FAKE_VALUE_ERRORS = (DataDependentOutputException, DynamicOutputShapeException)
 
 
 def run_guarded(
-    func: torch._ops.OpOverload, args: tuple[Any, ...], kwargs: dict[str, Any], taint: Taint | None = None
+    func: torch._ops.OpOverload,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    taint: Taint | None = None,
+    runner: Callable[[torch._ops.OpOverload, tuple[Any, ...], dict[str, Any]], Any] | None = None,
 ) -> Any:
     """Run one aten op, or raise :class:`CaptureLimitation` where it needs values that are not there.
 
@@ -227,6 +231,8 @@ def run_guarded(
     a fake tensor's data-dependent or unsupported-operator error, a
     ``NotImplementedError`` on meta tensors, or a failure of an op that mixes meta
     tensors with tensors on a real device. Other failures pass through unchanged.
+    ``runner(func, args, kwargs)`` runs an op on values-free tensors instead of ``func``
+    itself (the fake-tensor shortcut of :mod:`flopcount.virtual`).
     """
     tensors = tensors_in(args) + tensors_in(kwargs) if kwargs else tensors_in(args)
     if not any(is_virtual(t) for t in tensors) and not (taint and any(taint.holds(t) for t in tensors)):
@@ -236,7 +242,7 @@ def run_guarded(
     if use is not None:
         raise CaptureLimitation(f"{name} needs tensor values ({use}); weights and meta inputs have none")
     try:
-        out = func(*args, **kwargs)
+        out = func(*args, **kwargs) if runner is None else runner(func, args, kwargs)
     except _FAKE_VALUE_ERRORS as exc:
         raise CaptureLimitation(f"{name} needs tensor values; weights and meta inputs have none") from exc
     except UnsupportedOperatorException as exc:

@@ -10,7 +10,7 @@ leaves. Anything else (a namedtuple, a model output class) goes through pytree.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import torch
@@ -100,6 +100,27 @@ def to_info(value: Any) -> Any:
         return _plain_info(value)
     except _NeedsPytree:
         return tree_map(_info, value)  # the same as the fast path, for any nesting
+
+
+def map_tensors(fn: Callable[[torch.Tensor], Any], value: Any) -> Any:
+    """``value`` with every tensor replaced by ``fn(tensor)`` (any nesting; plain containers without pytree)."""
+    try:
+        return _plain_map(fn, value)
+    except _NeedsPytree:
+        return tree_map(lambda leaf: fn(leaf) if isinstance(leaf, torch.Tensor) else leaf, value)
+
+
+def _plain_map(fn: Callable[[torch.Tensor], Any], value: Any) -> Any:
+    kind = type(value)
+    if kind in _LEAVES:
+        return value
+    if isinstance(value, torch.Tensor):
+        return fn(value)
+    if kind in _SEQUENCES:
+        return kind([_plain_map(fn, item) for item in value])
+    if kind in _MAPPINGS:
+        return kind({key: _plain_map(fn, item) for key, item in value.items()})
+    raise _NeedsPytree
 
 
 class _NeedsPytree(Exception):

@@ -77,6 +77,7 @@ def capture_dispatch(
     recorder = OpRecorder(
         params={id(p): p.numel() for p in clone.parameters()},
         packed={id(m): n for m in clone.modules() if (n := packed_numel(m))},
+        runner=None if space is None else space.run,
     )
     root = _instrument(clone, recorder, space=None if real else space, moe=moe)
     with torch.no_grad(), recorder, numpy_guard(), quiet_fake_kernels():

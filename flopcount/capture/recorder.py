@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -60,6 +60,7 @@ class OpRecorder(DispatchMode):
         params: ``id(tensor) -> numel`` of the parameters to attribute by first use.
         packed: ``id(module) -> numel`` of quantized modules' packed weights (read
             before recording: reading them runs ops).
+        runner: How ops on values-free tensors run (see :func:`flopcount.meta.run_guarded`).
 
     Example:
         >>> import torch
@@ -70,9 +71,14 @@ class OpRecorder(DispatchMode):
     """
 
     def __init__(
-        self, path: str = "", params: dict[int, int] | None = None, packed: dict[int, int] | None = None
+        self,
+        path: str = "",
+        params: dict[int, int] | None = None,
+        packed: dict[int, int] | None = None,
+        runner: Callable[[torch._ops.OpOverload, tuple[Any, ...], dict[str, Any]], Any] | None = None,
     ) -> None:
         super().__init__()
+        self._runner = runner
         self.calls: list[AtenCall] = []
         self._paths: list[str] = [path]
         self._params = params or {}
@@ -154,7 +160,7 @@ class OpRecorder(DispatchMode):
         if func.namespace == "prim":
             return func(*args, **kwargs)
         try:
-            out = run_guarded(func, args, kwargs, self.taint)
+            out = run_guarded(func, args, kwargs, self.taint, self._runner)
         except CaptureLimitation as exc:
             raise CaptureLimitation(f"{exc} [in module {self._paths[-1]!r}]") from exc
         arg_info, out_info = to_info(args), to_info(out)
