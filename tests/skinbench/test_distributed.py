@@ -23,9 +23,10 @@ near-zero gradient into a step of up to ``lr``. So each weight tensor must agree
 ``RELATIVE_TOLERANCE`` in norm, every single weight to ``ABSOLUTE_TOLERANCE`` (half a
 step at lr 1e-3), the loss columns of ``history.csv`` to 1e-5 and the accuracy columns
 (counts) exactly. Measured here: 3e-6 relative and 3e-6 absolute after 3 epochs of
-custom_cnn (with label smoothing on a class-weighted loss more gradient entries are
-near-cancelling sums and the runs drift faster, 2e-3 relative after 3 epochs, so the
-weighted run here has no smoothing; the per-step arithmetic is the property test's). The
+custom_cnn. Some trajectories are far more sensitive to the order of sums: with label
+smoothing on a class-weighted loss and a warm-up epoch, one process on 1 thread and on
+2 threads already differ by 6e-3 after 3 epochs (and 2 processes by the same), so the
+weighted run here has no smoothing; the per-step arithmetic is the property test's. The
 reported losses of a class-weighted loss are means of per-batch weighted means and
 depend on the batching, so only its weights and counts are compared. BatchNorm
 layers in training mode use each process's own batch statistics (no SyncBatchNorm on
