@@ -68,7 +68,14 @@ ACTIVATION_FLOPS: dict[str, tuple[int, tuple[Any, ...]]] = {
         (nn.LogSoftmax, F.log_softmax, torch.log_softmax, "Tensor.log_softmax", aten._log_softmax, aten.log_softmax),
     ),
     "exp": (1, (torch.exp, "Tensor.exp", aten.exp)),
-    "log": (1, (torch.log, "Tensor.log", aten.log)),
+    "log": (
+        1,
+        (
+            *(torch.log, torch.log2, torch.log10, torch.log1p, torch.exp2, torch.expm1),
+            *("Tensor.log", "Tensor.log2", "Tensor.log10", "Tensor.log1p"),
+            *(aten.log, aten.log2, aten.log10, aten.log1p, aten.exp2, aten.expm1),
+        ),
+    ),
     "sqrt": (1, (torch.sqrt, torch.rsqrt, "Tensor.sqrt", "Tensor.rsqrt", aten.sqrt, aten.rsqrt)),
     "abs": (1, (torch.abs, "Tensor.abs", aten.abs, aten.neg, torch.neg, "Tensor.neg")),
     "clamp": (
