@@ -175,7 +175,7 @@ def _flopcount_extra(result: dict[str, Any]) -> dict[str, Any]:
         "flops_default_convention": p.using("flopcount").total_flops,
         "macs_default_convention": p.using("flopcount").total_macs,
         "coverage": p.coverage,
-        "uncounted": {u.op: u.count for u in p.uncounted} if p.uncounted else {},
+        "uncounted": {u.op: u.occurrences for u in p.uncounted} if p.uncounted else {},
         "capture": p.capture.method,
     }
 
