@@ -14,7 +14,8 @@
   numpy; its ``table`` extra adds pandas/tabulate for the table renderers); flopcount's
   tests and doctests.
 
-Each env lives in ``.matrix/<env>`` and is reused while its install spec is unchanged.
+Each env lives in ``.matrix/<env>`` and is reused while its install spec (pins, extras and
+the hash of ``pyproject.toml``) is unchanged.
 The suite runs with ``-n 2`` (pytest-xdist) and a JUnit XML report, from which the
 summary table is built; ``.matrix/summary.json`` keeps it. Each env also runs
 ``benchmarks/flop_counter_blind_spots.py``, which adds that release's column to the
@@ -31,6 +32,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import re
@@ -139,7 +141,9 @@ def install(env: Env, log) -> Path:
     folder = MATRIX / env.name
     python = folder / "bin" / "python"
     stamp = folder / ".installed"
-    spec = json.dumps({"requirements": env.requirements, "extras": env.extras})
+    # The project's own dependencies are part of the spec: a changed pyproject.toml reinstalls.
+    pyproject = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
+    spec = json.dumps({"requirements": env.requirements, "extras": env.extras, "pyproject": pyproject})
     if stamp.exists() and stamp.read_text() == spec:
         return python
     if not python.exists():
