@@ -23,6 +23,7 @@ keyword inputs are bound (they then count what runs inside).
 Usage::
 
     python benchmarks/zoo_bench.py                      # all tools, all models: docs + JSON
+    python benchmarks/zoo_bench.py --scale bench        # the same at the sizes people profile at
     python benchmarks/zoo_bench.py --quick              # flopcount and FlopCounterMode, 2 models per family
     python benchmarks/zoo_bench.py --tools flopcount --families hf,timm --no-docs
 """
@@ -66,6 +67,11 @@ DISTS = {
 }
 QUICK_TOOLS = ("forward", "flopcount", "flop_counter")
 AGREEMENT = 1e-3
+_SCALES = {
+    "ci": "the zoo test's models and small sizes: 64-96 px images, 16-token sequences, hidden size 32",
+    "bench": "the zoo test's models at the sizes people profile them at: timm at its own input size, "
+    "Hugging Face hidden size 256 and 128 tokens or 224 px, torchvision 224 px images and 8 x 112 px clips",
+}
 
 
 # ----------------------------------------------------------------------------- running one tool
@@ -327,7 +333,7 @@ def render(payload: dict[str, Any]) -> str:
     summary, tools = payload["summary"], [t for t in payload["tools"] if t != "forward"]
     lines = [machine_line(payload["machine"]), ""]
     lines.append(
-        f"{payload['models']} models of `benchmarks/zoo_models.py` (the zoo test's models and sizes), each tool in its "
+        f"{payload['models']} models of `benchmarks/zoo_models.py` ({_SCALES[payload['scale']]}), each tool in its "
         f"own fresh process, median of {payload['repeats']} calls after one warm-up; agreement = MACs within 0.1% of "
         "FlopCounterMode's conv/linear/matmul/attention/recurrent/experts MACs (on meta where the model runs there, "
         "else on CPU with its SDPA formula on the CPU kernel; int8 models against their float source). "
@@ -370,6 +376,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tools", default=None, help="comma-separated subset of " + ",".join(TOOLS))
     parser.add_argument("--families", default=None, help="comma-separated zoo families (default: all)")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument(
+        "--scale",
+        choices=("ci", "bench"),
+        default="ci",
+        help="model sizes: the zoo test's (ci) or those people profile at (bench; writes the zoo_bench_scale section)",
+    )
     parser.add_argument("--timeout", type=float, default=1800.0, help="seconds per worker process")
     parser.add_argument(
         "--quick", action="store_true", help="flopcount, forward and FlopCounterMode; 2 models a family"
@@ -379,6 +391,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--models", help=argparse.SUPPRESS)
     parser.add_argument("--worker-out", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    os.environ["FLOPCOUNT_ZOO_SCALE"] = args.scale  # the workers inherit it
     if args.worker:
         worker_main(args.worker, args.models.split(","), args.repeats, Path(args.worker_out))
         return 0
@@ -404,6 +417,7 @@ def main(argv: list[str] | None = None) -> int:
         results = {tool: run_tool(tool, names, args.repeats, args.timeout, Path(tmp)) for tool in tools}
     payload = {
         "schema": "flopcount.zoo_bench/1",
+        "scale": args.scale,
         "machine": machine,
         "versions": {t: version_of(DISTS.get(t, "torch")) for t in tools} | {"flopcount": version_of("flopcount")},
         "repeats": args.repeats,
@@ -414,8 +428,10 @@ def main(argv: list[str] | None = None) -> int:
         "wall_s": time.perf_counter() - start,
     }
     quick = args.quick or args.families or args.tools
-    json_path = (QUICK_RESULTS if quick else RESULTS) / "zoo_bench.json"
-    publish(payload, render(payload), json_path, None if (args.no_docs or quick) else DOCS, SECTION)
+    stem = "zoo_bench" if args.scale == "ci" else "zoo_bench_scale"
+    json_path = (QUICK_RESULTS if quick else RESULTS) / f"{stem}.json"
+    section = SECTION if args.scale == "ci" else f"{SECTION}_bench_scale"
+    publish(payload, render(payload), json_path, None if (args.no_docs or quick) else DOCS, section)
     return 0
 
 

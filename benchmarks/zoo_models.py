@@ -6,6 +6,11 @@ Face models from their config classes (small sizes), torchvision models with
 ``weights=None``. Inputs are small (64-96 px images, 16-token sequences) so the whole zoo
 profiles in minutes on two CPU cores.
 
+``FLOPCOUNT_ZOO_SCALE=bench`` (``benchmarks/zoo_bench.py --scale bench``) builds the
+same models at the sizes people profile them at instead: timm models at their own input
+size, Hugging Face models 8 times wider with 8 times longer sequences (hidden 256,
+128 tokens) and 224 px images, torchvision models on 224 px images and 8 x 112 px clips.
+
 Each :class:`ZooModel` builds ``(model, args, kwargs)`` and says whether the model's
 control flow depends only on its inputs (``input_only``: flopcount must profile it with
 no real forward pass) and why a check does not apply (``notes``).
@@ -50,7 +55,43 @@ class ZooModel:
     reference: Callable[[], Built] | None = None
 
 
+#: ``ci`` (the zoo test's small sizes) or ``bench`` (the sizes people profile at).
+SCALE = os.environ.get("FLOPCOUNT_ZOO_SCALE", "ci")
+_WIDTH_KEYS = frozenset(
+    {
+        "hidden_size", "intermediate_size", "d_model", "d_ff", "dim", "hidden_dim", "n_embd", "ffn_dim",
+        "word_embed_proj_dim", "encoder_ffn_dim", "decoder_ffn_dim", "moe_intermediate_size",
+        "shared_expert_intermediate_size", "projection_dim", "max_position_embeddings", "n_positions",
+        "decoder_hidden_size",
+    }
+)  # fmt: skip
+
+
+def _scaled(config: dict[str, Any]) -> dict[str, Any]:
+    """A Hugging Face config dict at bench scale: widths and positions x8, images 224 px."""
+    if SCALE != "bench":
+        return config
+    out: dict[str, Any] = {}
+    for key, value in config.items():
+        if isinstance(value, dict):
+            value = _scaled(value)
+        elif key in _WIDTH_KEYS and isinstance(value, int):
+            value *= 8
+        elif key == "image_size" and value == 64:
+            value = 224
+        elif key == "hidden_sizes":
+            value = type(value)(v * 4 for v in value)
+        out[key] = value
+    return out
+
+
+def _seq(length: int) -> int:
+    return length * 8 if SCALE == "bench" else length
+
+
 def _image(size: int = 64, batch: int = 1, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    if SCALE == "bench" and size < 224:
+        size = 224
     return torch.randn(batch, 3, size, size, dtype=dtype)
 
 
@@ -144,6 +185,10 @@ def _timm(name: str, kwargs: dict[str, Any]) -> Callable[[], Built]:
         import timm
 
         torch.manual_seed(0)
+        if SCALE == "bench":  # the model's own input size
+            model = timm.create_model(name, pretrained=False).eval()
+            size = model.pretrained_cfg.get("input_size", (3, 224, 224))[-1]
+            return model, (torch.randn(1, 3, size, size),), {}
         model = timm.create_model(name, pretrained=False, **kwargs).eval()
         return model, (_image(TIMM_SIZES.get(name, 64)),), {}
 
@@ -162,7 +207,7 @@ def _hf(
         import transformers
 
         torch.manual_seed(0)
-        cfg = getattr(transformers, config_name)(**config)
+        cfg = getattr(transformers, config_name)(**_scaled(config))
         model = getattr(transformers, model_name)(cfg).eval()
         return model, (), inputs()
 
@@ -170,15 +215,15 @@ def _hf(
 
 
 def _text(length: int = 16) -> Callable[[], dict[str, Any]]:
-    return lambda: {"input_ids": _tokens(length), "attention_mask": torch.ones(1, length, dtype=torch.long)}
+    return lambda: {"input_ids": _tokens(_seq(length)), "attention_mask": torch.ones(1, _seq(length), dtype=torch.long)}
 
 
 def _seq2seq(length: int = 16) -> Callable[[], dict[str, Any]]:
-    return lambda: {"input_ids": _tokens(length), "decoder_input_ids": _tokens(8)}
+    return lambda: {"input_ids": _tokens(_seq(length)), "decoder_input_ids": _tokens(_seq(8))}
 
 
 def _pixels(size: int = 64, channels: int = 3) -> Callable[[], dict[str, Any]]:
-    return lambda: {"pixel_values": torch.randn(1, channels, size, size)}
+    return lambda: {"pixel_values": _image(size)[:, :channels]}
 
 
 _VISION = dict(_SMALL, image_size=64, patch_size=16)
@@ -406,11 +451,12 @@ def _tv(name: str, size: int = 96, **kwargs: Any) -> Callable[[], Built]:
         torch.manual_seed(0)
         model = torchvision.models.get_model(name, weights=None, **kwargs).eval()
         if "video" in torchvision.models.get_model_builder(name).__module__:
-            return model, (torch.randn(1, 3, 4, 32, 32),), {}
+            clip = (8, 112, 112) if SCALE == "bench" else (4, 32, 32)
+            return model, (torch.randn(1, 3, *clip),), {}
         if "optical_flow" in torchvision.models.get_model_builder(name).__module__:
             return model, (_image(size), _image(size)), {"num_flow_updates": 2}
         if "detection" in torchvision.models.get_model_builder(name).__module__:
-            return model, ([torch.rand(3, size, size)],), {}
+            return model, ([torch.rand(3, size, size)],), {}  # the transform resizes to min_size anyway
         return model, (_image(size),), {}
 
     return build
