@@ -427,7 +427,7 @@ def main(argv: list[str] | None = None) -> int:
         "summary": summarise(results, names),
         "wall_s": time.perf_counter() - start,
     }
-    quick = args.quick or args.families or args.tools
+    quick = args.quick or args.families
     stem = "zoo_bench" if args.scale == "ci" else "zoo_bench_scale"
     json_path = (QUICK_RESULTS if quick else RESULTS) / f"{stem}.json"
     section = SECTION if args.scale == "ci" else f"{SECTION}_bench_scale"
