@@ -18,7 +18,7 @@ $(PY):
 $(STAMP): pyproject.toml | $(PY)
 	# torch and torchvision are resolved together from the registry (never the
 	# machine's preinstalled CPU-only torch wheel, which torchvision cannot load).
-	$(PY) -m pip install --quiet "torch>=2.3" "torchvision>=0.18"
+	$(PY) -m pip install --quiet "torch>=2.14" "torchvision>=0.29"
 	$(PY) -m pip install --quiet -e ".[$(EXTRAS)]"
 	$(PY) -c "import torch, torchvision; torchvision.ops.nms" 
 	touch $(STAMP)

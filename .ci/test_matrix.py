@@ -4,8 +4,8 @@
 ``make test`` keeps one venv (torch as the registry resolves it today). Before a release,
 ``make test-matrix`` runs this script, which checks the claim in ``pyproject.toml``:
 
-* ``floor``: the oldest torch ``pyproject.toml`` declares (``torch>=X``) with its
-  torchvision; the whole suite.
+* ``floor``: the oldest torch the whole suite claims (the release paired with the
+  ``torchvision>=X`` of skinbench's extra) with that torchvision; the whole suite.
 * ``default``: what ``pip install torch torchvision`` resolves on this machine (its pip
   config applies); the whole suite.
 * ``newest``: the newest torch the registry serves (pip constraint files are lifted for
@@ -46,7 +46,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 MATRIX = ROOT / ".matrix"
 #: torchvision release that pairs with each torch release we pin (from torchvision's table).
-TORCHVISION_FOR = {"2.3": "0.18", "2.4": "0.19", "2.5": "0.20", "2.6": "0.21", "2.7": "0.22", "2.8": "0.23"}
+TORCHVISION_FOR = {
+    "2.3": "0.18", "2.4": "0.19", "2.5": "0.20", "2.6": "0.21", "2.7": "0.22", "2.8": "0.23",
+    "2.9": "0.24", "2.10": "0.25", "2.11": "0.26", "2.12": "0.27", "2.13": "0.28", "2.14": "0.29",
+}  # fmt: skip
 #: The numpy ABI torch was built against: releases before 2.4 need numpy < 2.
 NUMPY_BEFORE_2_4 = "numpy<2"
 FLOPCOUNT_TESTS = ["tests/flopcount", "flopcount"]
@@ -65,11 +68,18 @@ class Env:
 
 
 def declared_floor(pyproject: Path = ROOT / "pyproject.toml") -> str:
-    """The ``X.Y[.Z]`` of the ``torch>=X`` requirement in ``pyproject.toml``."""
-    match = re.search(r'"torch>=([0-9][0-9.]*)"', pyproject.read_text())
+    """The oldest torch the whole suite claims: the release paired with ``torchvision>=X``.
+
+    flopcount alone declares an older ``torch>=`` (checked by the ``flopcount-2.13`` env);
+    the whole suite needs skinbench's torchvision, whose floor fixes the torch floor.
+    """
+    match = re.search(r'"torchvision>=([0-9]+\.[0-9]+)', pyproject.read_text())
     if match is None:
-        raise SystemExit("pyproject.toml declares no torch>=X requirement")
-    return match.group(1)
+        raise SystemExit("pyproject.toml declares no torchvision>=X requirement")
+    torch_for = {vision: torch for torch, vision in TORCHVISION_FOR.items()}
+    if match.group(1) not in torch_for:
+        raise SystemExit(f"no torch pairing known for torchvision {match.group(1)}; add it to TORCHVISION_FOR")
+    return torch_for[match.group(1)]
 
 
 def floor_requirements(floor: str) -> list[str]:
@@ -100,7 +110,12 @@ def environments() -> dict[str, Env]:
         env.name: env
         for env in [
             Env("floor", floor_requirements(floor), "dev", note=f"declared floor torch>={floor}"),
-            Env("default", [f"torch>={floor}", "torchvision"], "dev", note="as `make test` resolves it here"),
+            Env(
+                "default",
+                ["torch", f"torchvision>={TORCHVISION_FOR[floor]}"],
+                "dev",
+                note="as `make test` resolves it here",
+            ),
             Env(
                 "newest",
                 [f"torch=={newest_torch()}", "torchvision"],
