@@ -2,7 +2,7 @@
 
 For each model of :mod:`benchmarks.zoo_models` (the models of ``tests/flopcount/test_zoo.py``,
 at the same small sizes) and each tool (flopcount, FlopCounterMode on CPU and on meta,
-fvcore, ptflops, thop, torchinfo, calflops, and a plain forward for the time base),
+fvcore, ptflops, thop, torchinfo, calflops; each beside a plain forward of the model),
 in one fresh process per tool:
 
 * **crash**: the tool raised (or returned nothing) on the model;
@@ -12,7 +12,8 @@ in one fresh process per tool:
   (:func:`benchmarks.zoo_models.flop_counter_macs`); an int8 model's reference is its
   float source;
 * **time / forward**: median profiling time over the median plain ``no_grad`` forward
-  of the same model (median over the family);
+  of the same model, both timed in the tool's process, interleaved call by call (so a
+  change of machine load hits both alike); the median over the family;
 * for flopcount also the lowest coverage in the family and how many models needed a real
   forward pass (``Profile.capture.real_forward``).
 
@@ -31,6 +32,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import os
 import statistics
@@ -65,7 +67,7 @@ DISTS = {
     "torchinfo": "torchinfo",
     "calflops": "calflops",
 }
-QUICK_TOOLS = ("forward", "flopcount", "flop_counter")
+QUICK_TOOLS = ("flopcount", "flop_counter")
 AGREEMENT = 1e-3
 _SCALES = {
     "ci": "the zoo test's models and small sizes: 64-96 px images, 16-token sequences, hidden size 32",
@@ -192,24 +194,32 @@ def measure(tool: str, name: str, repeats: int) -> dict[str, Any]:
     record: dict[str, Any] = {"tool": tool, "model": name, "family": entry.family, "status": "ok"}
     try:
         model, args, kwargs = entry.build()
+        forward, run = _runner("forward"), _runner(tool)
+        tool_model, tool_args, tool_kwargs = model, args, kwargs
         if tool == "flop_counter_meta":
-            model = model.to("meta")
-            args, kwargs = (
+            tool_model = copy.deepcopy(model).to("meta")
+            tool_args, tool_kwargs = (
                 torch.utils._pytree.tree_map_only(torch.Tensor, lambda t: t.to("meta"), v) for v in (args, kwargs)
             )
-        run = _runner(tool)
-        macs = run(model, args, kwargs)
-        times = []
-        for _ in range(repeats):
-            start = time.perf_counter()
-            run(model, args, kwargs)
-            times.append(time.perf_counter() - start)
-        record.update(macs=macs, time_s=statistics.median(times))
+        forward(model, args, kwargs)
+        macs = run(tool_model, tool_args, tool_kwargs)
+        times, forwards = [], []
+        for _ in range(repeats):  # interleaved, so that a change of machine load hits both alike
+            forwards.append(_timed(forward, model, args, kwargs))
+            times.append(_timed(run, tool_model, tool_args, tool_kwargs))
+        record.update(macs=macs, time_s=statistics.median(times), forward_s=statistics.median(forwards))
+        record["time_vs_forward"] = record["time_s"] / record["forward_s"]
         if tool == "flopcount":
             record.update(_flopcount_facts(entry, model, args, kwargs))
     except Exception as exc:  # a tool failing on a model is a result, not a crash of the benchmark
         record.update(status="error", error=_short(exc))
     return record
+
+
+def _timed(fn: Callable[..., Any], *args: Any) -> float:
+    start = time.perf_counter()
+    fn(*args)
+    return time.perf_counter() - start
 
 
 def _flopcount_facts(entry: Any, model: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -297,7 +307,6 @@ def summarise(results: dict[str, dict[str, dict[str, Any]]], names: list[str]) -
     families["all"] = list(names)
     summary: dict[str, Any] = {}
     reference = {n: results.get("flopcount", {}).get(n, {}).get("reference_macs") for n in names}
-    forward = {n: results.get("forward", {}).get(n, {}).get("time_s") for n in names}
     for family, members in families.items():
         row: dict[str, Any] = {"models": len(members), "tools": {}}
         for tool, per_model in results.items():
@@ -305,9 +314,13 @@ def summarise(results: dict[str, dict[str, dict[str, Any]]], names: list[str]) -
                 continue
             records = [per_model[n] for n in members if n in per_model]
             ok = [r for r in records if r["status"] == "ok"]
-            ratios = [r["time_s"] / forward[r["model"]] for r in ok if forward.get(r["model"])]
+            ratios = [r["time_vs_forward"] for r in ok if r.get("time_vs_forward")]
             fcm = results.get("flop_counter", {})
-            vs_fcm = [r["time_s"] / fcm[r["model"]]["time_s"] for r in ok if fcm.get(r["model"], {}).get("time_s")]
+            vs_fcm = [  # each time over its own process's forward first: robust to load drift between processes
+                r["time_vs_forward"] / fcm[r["model"]]["time_vs_forward"]
+                for r in ok
+                if r.get("time_vs_forward") and fcm.get(r["model"], {}).get("time_vs_forward")
+            ]
             row["tools"][tool] = {
                 "crashes": len(records) - len(ok),
                 "agree": sum(_agrees(r.get("macs"), reference[r["model"]]) for r in ok),
