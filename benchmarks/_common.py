@@ -16,6 +16,7 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +49,63 @@ def time_calls(fn: Callable[[], Any], repeats: int, warmup: int = 1) -> tuple[fl
         result = fn()
         times.append(time.perf_counter() - start)
     return statistics.median(times), times, result
+
+
+@dataclass(frozen=True)
+class Interleaved:
+    """Medians of a call and of a baseline call timed alternately in one process.
+
+    Attributes:
+        time_s: Median seconds of the call.
+        baseline_s: Median seconds of the baseline (e.g. a plain forward of the same model).
+        times_s: Every timed call, in order.
+        baseline_times_s: Every timed baseline call, in order.
+        result: What the last call returned.
+    """
+
+    time_s: float
+    baseline_s: float
+    times_s: list[float]
+    baseline_times_s: list[float]
+    result: Any
+
+    @property
+    def ratio(self) -> float:
+        """``time_s / baseline_s`` (both medians)."""
+        return self.time_s / self.baseline_s
+
+
+def time_interleaved(
+    fn: Callable[[], Any],
+    baseline: Callable[[], Any],
+    repeats: int,
+    clock: Callable[[], float] = time.perf_counter,
+) -> Interleaved:
+    """Time ``fn`` and ``baseline`` alternately, call by call, ``repeats`` times each.
+
+    Both run in this process one after the other, so a change of machine load during the
+    measurement hits both alike and their ratio stays meaningful (two medians taken in
+    different processes or minutes apart are not comparable on a shared machine). No
+    warm-up: call both once before when the first call is special.
+
+    Args:
+        fn: The call to time (no arguments).
+        baseline: The reference call, timed just before each call of ``fn``.
+        repeats: Timed calls of each (at least 1).
+        clock: Seconds as a float (a fake one in tests).
+
+    Returns:
+        The medians, every timed call and the last result of ``fn``.
+    """
+    times, baselines, result = [], [], None
+    for _ in range(max(1, repeats)):
+        start = clock()
+        baseline()
+        baselines.append(clock() - start)
+        start = clock()
+        result = fn()
+        times.append(clock() - start)
+    return Interleaved(statistics.median(times), statistics.median(baselines), times, baselines, result)
 
 
 def version_of(dist: str) -> str | None:

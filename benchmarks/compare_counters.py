@@ -2,7 +2,9 @@
 
 For every model and every tool this records the tool's total (in its native unit and
 converted to MACs), its parameter count and the wall time of one profiling call (median
-of ``--repeats`` after one warm-up), beside a plain ``torch.no_grad()`` forward pass.
+of ``--repeats`` after one warm-up) and ``time / forward``: that median over the median
+of a plain ``torch.no_grad()`` forward of the same model timed in the same process,
+interleaved call by call with the tool (so a change of machine load hits both alike).
 Each tool runs in its own fresh Python process (``--worker``), so a tool that patches
 ``torch.nn.functional`` or adds hooks cannot change what another tool sees; a tool that
 is not installed, fails on a model or crashes its process gets an ``error: ...`` cell.
@@ -36,12 +38,14 @@ from benchmarks._common import (
     DOCS,
     QUICK_RESULTS,
     RESULTS,
+    Interleaved,
     fmt_count,
     fmt_seconds,
     machine_info,
     machine_line,
     publish,
     time_calls,
+    time_interleaved,
     version_of,
 )
 
@@ -263,31 +267,50 @@ def repeats_for(warmup_s: float, repeats: int, cell_budget_s: float) -> int:
 
 
 def measure(tool: str, model_name: str, repeats: int, cell_budget_s: float) -> dict[str, Any]:
-    """Profile one model with one tool in this process: warm-up, timed calls, the counts."""
+    """Profile one model with one tool in this process: warm-up, timed calls, the counts.
+
+    Each timed call of the tool follows a plain forward of the same model in this process
+    (:func:`benchmarks._common.time_interleaved`), so ``time_vs_forward`` compares two
+    medians taken under the same machine load.
+    """
+    import copy
+
     import torch
 
     record: dict[str, Any] = {"tool": tool, "model": model_name, "status": "ok"}
     try:
         model = build_model(model_name)
         x = torch.randn(MODELS[model_name].shape, generator=torch.Generator().manual_seed(0))
+        tool_model, tool_x = model, x
         if tool == "flop_counter_meta":
-            model, x = model.to("meta"), x.to("meta")
-        run = RUNNERS[tool]
+            tool_model, tool_x = copy.deepcopy(model).to("meta"), x.to("meta")
+        run, forward = RUNNERS[tool], RUNNERS["forward"]
         start = time.perf_counter()
-        run(model, x)
+        forward(model, x)
+        forward_warmup_s = time.perf_counter() - start
+        start = time.perf_counter()
+        run(tool_model, tool_x)
         record["warmup_s"] = time.perf_counter() - start
-        n = repeats_for(record["warmup_s"], repeats, cell_budget_s)
-        median, times, result = time_calls(lambda: run(model, x), n, warmup=0)
+        n = repeats_for(record["warmup_s"] + forward_warmup_s, repeats, cell_budget_s)
+        if tool == "forward":  # the baseline itself: no second forward beside it
+            median, times, result = time_calls(lambda: forward(model, x), n, warmup=0)
+            timed = Interleaved(median, median, times, times, result)
+        else:
+            timed = time_interleaved(lambda: run(tool_model, tool_x), lambda: forward(model, x), n)
     except Exception as exc:  # a tool failing on a model is a result, not a crash
         record.update(status="error", error=short_error(exc))
         return record
+    result = timed.result
     extra = _flopcount_extra(result) if tool == "flopcount" else result.get("extra", {})
     record.update(
         native=result.get("native"),
         macs=result.get("macs"),
         params=result.get("params"),
-        time_s=median,
-        times_s=times,
+        time_s=timed.time_s,
+        times_s=timed.times_s,
+        forward_s=timed.baseline_s,
+        forward_times_s=timed.baseline_times_s,
+        time_vs_forward=timed.ratio,
         repeats=n,
         extra=extra,
     )
@@ -370,8 +393,6 @@ def annotate(results: dict[str, dict[str, dict[str, Any]]], models: list[str]) -
     for name in models:
         ref, ref_source = reference_macs(name)
         source = MODELS[name].source
-        forward = results.get("forward", {}).get(name, {})
-        fwd_time = forward.get("time_s")
         tools = {}
         for tool, per_model in results.items():
             rec = dict(per_model[name])
@@ -379,8 +400,8 @@ def annotate(results: dict[str, dict[str, dict[str, Any]]], models: list[str]) -
                 macs = rec.get("macs")
                 rec["rel_error_pct"] = None if macs is None else (macs - ref) / ref * 100
                 rec["matches_reference"] = matches(macs, ref, source)
-            if rec.get("time_s") is not None and fwd_time:
-                rec["time_vs_forward"] = rec["time_s"] / fwd_time
+            if rec.get("time_s") is not None and rec.get("forward_s"):  # the forward timed beside it
+                rec["time_vs_forward"] = rec["time_s"] / rec["forward_s"]
             tools[tool] = rec
         table[name] = {
             "shape": list(MODELS[name].shape),
@@ -471,6 +492,20 @@ def tools_table(tools: list[str], versions: dict[str, str | None]) -> str:
     return tabulate(rows, ["key", "tool", "version", "native unit", "to MACs"], tablefmt="github")
 
 
+def peer_time_vs_flopcount(peer: dict[str, Any], flopcount: dict[str, Any]) -> float | None:
+    """A peer's time over flopcount's, each first divided by the forward timed in its own process.
+
+    Two tools run in different processes, possibly minutes apart under a different load;
+    the ratio of their ratios to a plain forward cancels that drift. Falls back to the
+    raw times for records without a forward beside them; ``None`` when a time is missing.
+    """
+    if peer.get("time_vs_forward") and flopcount.get("time_vs_forward"):
+        return float(peer["time_vs_forward"] / flopcount["time_vs_forward"])
+    if peer.get("time_s") and flopcount.get("time_s"):
+        return float(peer["time_s"] / flopcount["time_s"])
+    return None
+
+
 def headlines(table: dict[str, Any], tools: list[str]) -> list[str]:
     """Quotable one-liners: exact-match counts and speed ratios."""
     lines = []
@@ -489,9 +524,9 @@ def headlines(table: dict[str, Any], tools: list[str]) -> list[str]:
                 lines.append(f"flopcount profile time / plain forward, {name}: {ratio:.2f}x")
         for peer in (t for t in tools if t not in ("forward", "flopcount")):
             ratios = [
-                e["tools"][peer]["time_s"] / e["tools"]["flopcount"]["time_s"]
+                peer_time_vs_flopcount(e["tools"][peer], e["tools"]["flopcount"])
                 for e in table.values()
-                if e["tools"][peer].get("time_s") and e["tools"]["flopcount"].get("time_s")
+                if peer_time_vs_flopcount(e["tools"][peer], e["tools"]["flopcount"]) is not None
             ]
             if ratios:
                 geo = math.exp(statistics.fmean(math.log(r) for r in ratios))
@@ -508,6 +543,8 @@ def render(payload: dict[str, Any]) -> str:
     parts = [
         machine_line(payload["machine"]),
         f"Time per call: median of {repeats} calls after one warm-up, each tool in its own fresh process; "
+        "time / forward: that median over the median of a plain forward of the same model timed in the same "
+        "process, interleaved call by call (the peer-vs-flopcount headlines are ratios of these ratios); "
         f"`(n=k)` marks cells timed with fewer calls because one call took over "
         f"{payload['cell_budget_s'] / repeats:.0f} s. Total run: {payload['wall_s']:.0f} s.",
         "### Tools\n\n" + tools_table(tools, payload["versions"]),

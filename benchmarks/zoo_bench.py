@@ -46,7 +46,16 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks._common import DOCS, QUICK_RESULTS, RESULTS, machine_info, machine_line, publish, version_of
+from benchmarks._common import (
+    DOCS,
+    QUICK_RESULTS,
+    RESULTS,
+    machine_info,
+    machine_line,
+    publish,
+    time_interleaved,
+    version_of,
+)
 
 SECTION = "zoo"
 TOOLS = (
@@ -203,23 +212,15 @@ def measure(tool: str, name: str, repeats: int) -> dict[str, Any]:
             )
         forward(model, args, kwargs)
         macs = run(tool_model, tool_args, tool_kwargs)
-        times, forwards = [], []
-        for _ in range(repeats):  # interleaved, so that a change of machine load hits both alike
-            forwards.append(_timed(forward, model, args, kwargs))
-            times.append(_timed(run, tool_model, tool_args, tool_kwargs))
-        record.update(macs=macs, time_s=statistics.median(times), forward_s=statistics.median(forwards))
-        record["time_vs_forward"] = record["time_s"] / record["forward_s"]
+        timed = time_interleaved(
+            lambda: run(tool_model, tool_args, tool_kwargs), lambda: forward(model, args, kwargs), repeats
+        )
+        record.update(macs=macs, time_s=timed.time_s, forward_s=timed.baseline_s, time_vs_forward=timed.ratio)
         if tool == "flopcount":
             record.update(_flopcount_facts(entry, model, args, kwargs))
     except Exception as exc:  # a tool failing on a model is a result, not a crash of the benchmark
         record.update(status="error", error=_short(exc))
     return record
-
-
-def _timed(fn: Callable[..., Any], *args: Any) -> float:
-    start = time.perf_counter()
-    fn(*args)
-    return time.perf_counter() - start
 
 
 def _flopcount_facts(entry: Any, model: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:

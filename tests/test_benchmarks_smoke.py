@@ -117,3 +117,49 @@ def test_flop_counter_blind_spot_table_merges_releases_and_states_shares():
     assert payload["releases"]["2.14.1"]["date"] == "2026-12-02"
     table = render(payload)
     assert "| sdpa | CPU exact; meta exact | CPU 0% of exact; meta exact |" in table
+
+
+def test_time_interleaved_alternates_the_calls_and_takes_each_median():
+    from benchmarks._common import time_interleaved
+
+    clock, calls = FakeClock(0.0), []
+
+    def step(name, seconds):
+        def call():
+            calls.append(name)
+            clock.now += seconds.pop(0)
+            return len(calls)
+
+        return call
+
+    timed = time_interleaved(step("tool", [3.0, 1.0, 2.0]), step("forward", [0.5, 1.5, 1.0]), 3, clock=clock)
+    assert calls == ["forward", "tool"] * 3  # the baseline right before each call
+    assert timed.times_s == [3.0, 1.0, 2.0] and timed.baseline_times_s == [0.5, 1.5, 1.0]
+    assert (timed.time_s, timed.baseline_s, timed.ratio, timed.result) == (2.0, 1.0, 2.0, 6)
+
+
+def _record(tool, time_s, forward_s, macs=100):
+    return {"tool": tool, "model": "paper_cnn", "status": "ok", "macs": macs, "time_s": time_s, "forward_s": forward_s}
+
+
+def test_compare_counters_ratios_use_the_forward_of_each_tools_own_process():
+    from benchmarks.compare_counters import annotate, headlines, reference_macs
+
+    ref, _ = reference_macs("paper_cnn")
+    results = {
+        "forward": {"paper_cnn": _record("forward", 0.010, 0.010)},
+        # flopcount's process ran under load: its forward took 4x longer, so did flopcount
+        "flopcount": {"paper_cnn": _record("flopcount", 0.020, 0.040, ref)},
+        "thop": {"paper_cnn": _record("thop", 0.015, 0.010, ref)},
+        "fvcore": {"paper_cnn": {"tool": "fvcore", "model": "paper_cnn", "status": "ok", "macs": ref, "time_s": 0.03}},
+    }
+    table = annotate(results, ["paper_cnn"])
+    tools = table["paper_cnn"]["tools"]
+    assert tools["forward"]["time_vs_forward"] == pytest.approx(1.0)
+    assert tools["flopcount"]["time_vs_forward"] == pytest.approx(0.5)
+    assert tools["thop"]["time_vs_forward"] == pytest.approx(1.5)
+    assert "time_vs_forward" not in tools["fvcore"]  # no forward timed beside it
+    lines = headlines(table, ["forward", "flopcount", "thop", "fvcore"])
+    assert "flopcount profile time / plain forward, paper_cnn: 0.50x" in lines
+    assert any(line.startswith("thop time / flopcount time: geometric mean 3.00x over 1 models") for line in lines)
+    assert any(line.startswith("fvcore time / flopcount time: geometric mean 1.50x") for line in lines)  # raw times
