@@ -8,11 +8,17 @@ stand-in of the same shape and gets the quantized dtype back. A mixture-of-exper
 block's experts route tokens by their scores, which fake weights do not have; their
 output has the shape of the hidden states (:func:`leaf_fallback_output`), and their
 count is the expected active compute (:mod:`flopcount.formulas.moe`).
+
+Functions of other libraries whose meta execution costs far more than their shapes
+(torchvision's fx-wrapped Swin window attention runs some 80 ops on meta per call) have
+rules by qualified name (:data:`NAMED_FUNCTION_RULES`), so flopcount needs no import of
+the library.
 """
 
 from __future__ import annotations
 
 import operator
+import types
 from collections.abc import Callable
 from typing import Any
 
@@ -24,8 +30,10 @@ from torch import nn
 from torch.utils._pytree import tree_map
 
 from flopcount.errors import CaptureLimitation
+from flopcount.formulas.attention import SWIN_WINDOW_ATTENTION
 from flopcount.formulas.moe import HF_EXPERTS
 from flopcount.formulas.quantized import DYNAMIC_LINEARS, QUANTIZED_CONVS, QUANTIZED_LINEARS
+from flopcount.formulas.registry import qualified_name
 from flopcount.formulas.rnn import rnn_kind
 from flopcount.meta import meta_empty
 from flopcount.shapes import MODULE_SHAPE_RULES, conv_output, function_output, linear_output, module_output
@@ -144,6 +152,16 @@ LEAF_FUNCTION_RULES: dict[Any, Callable[..., Any]] = {
 }
 
 
+def _same_as_input(x: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
+    return meta_empty(tuple(x.shape), x.dtype)
+
+
+#: qualified function name (:func:`~flopcount.formulas.registry.qualified_name`) -> rule(*args, **kwargs)
+NAMED_FUNCTION_RULES: dict[str, Callable[..., Any]] = {
+    SWIN_WINDOW_ATTENTION: _same_as_input,  # (B, H, W, C) in and out: padding and shift are undone
+}
+
+
 def _standin(value: Any) -> Any:
     """Float stand-ins of quantized meta tensors (same shape)."""
     return tree_map(
@@ -173,6 +191,8 @@ def module_output_of(module: nn.Module, args: tuple[Any, ...], kwargs: dict[str,
 def function_output_of(target: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     """Output of a function on meta values: quantized rules first, else :func:`flopcount.shapes.function_output`."""
     rule = LEAF_FUNCTION_RULES.get(target)
+    if rule is None and isinstance(target, types.FunctionType):
+        rule = NAMED_FUNCTION_RULES.get(qualified_name(target) or "")
     if rule is not None:
         try:
             return rule(*args, **kwargs)

@@ -8,6 +8,27 @@
 
 ``nn.MultiheadAttention`` adds its input projections (q, k, v), the same two products
 per head (summing to ``E`` over heads) and the output projection.
+
+torchvision's Swin attention, ``shifted_window_attention(x (B, H, W, C), qkv_weight,
+proj_weight, relative_position_bias, window_size, num_heads, shift_size, ...)``
+(registered by qualified name; torchvision wraps it for fx, so it is one call), counts
+what its aten ops count one by one. ``H, W`` are padded up to multiples of the window
+``(wh, ww)``; a window as large as the padded map does not shift. With ``nW`` windows
+of ``N = wh * ww`` tokens, ``T = B * nW`` and ``h`` heads of ``d = C // h``:
+
+* the projections: ``linear(T*N rows, C -> 3C)`` and ``linear(T*N rows, C -> C)`` (bias
+  adds when given);
+* the two products: ``T*h*N*N*d`` MACs each;
+* per score (``T*h*N*N``): the relative position bias add, the softmax
+  (:data:`~flopcount.formulas.activation.SOFTMAX_FLOPS`), and, when shifted, the mask add;
+* when shifted, the mask itself, once per call: 5 flops per ``(nW, N, N)`` entry
+  (subtract, two comparisons, two fills);
+* the query scale (v1): one multiply per query element; with ``logit_scale`` (Swin v2,
+  cosine attention) instead: per query and key element a norm (2 flops), a divide, and
+  a clamp (2 flops) per norm, plus the logit scale's clamp (2) and exp (1) per element
+  and one multiply per score.
+
+Dropout costs nothing.
 """
 
 from __future__ import annotations
@@ -95,3 +116,35 @@ def multihead_attention(call: OpCall) -> Count:
         + linear_count((length * batch, embed), embed, embed, bias=module.out_proj.bias is not None)
     )
     return total
+
+
+#: The fx-wrapped window attention of torchvision's Swin Transformer (v1 and v2).
+SWIN_WINDOW_ATTENTION = "torchvision.models.swin_transformer.shifted_window_attention"
+_MASK_FLOPS = 5  # subtract, != 0, fill, == 0, fill per (window, token, token) entry
+
+
+@register_formula(SWIN_WINDOW_ATTENTION, family="attention")
+def swin_window_attention(call: OpCall) -> Count:
+    """Swin window attention of torchvision (``shifted_window_attention``): see the module docstring."""
+    batch, height, width, channels = call.arg(0, "input").shape
+    window, heads = list(call.arg(4, "window_size")), int(call.arg(5, "num_heads"))
+    shift = list(call.arg(6, "shift_size"))
+    padded = [-(-height // window[0]) * window[0], -(-width // window[1]) * window[1]]
+    shifted = any(s > 0 and w < p for s, w, p in zip(shift, window, padded))
+    windows, tokens = (padded[0] // window[0]) * (padded[1] // window[1]), window[0] * window[1]
+    rows, head_dim = batch * windows * tokens, channels // heads
+    scores = batch * windows * heads * tokens * tokens
+    elements = batch * windows * heads * tokens * head_dim  # of q (and of k)
+    total = linear_count((rows, channels), channels, 3 * channels, bias=call.arg(9, "qkv_bias") is not None)
+    total += linear_count((rows, channels), channels, channels, bias=call.arg(10, "proj_bias") is not None)
+    products = 2 * scores * head_dim
+    extra = scores * (1 + SOFTMAX_FLOPS + (1 if shifted else 0)) + (
+        _MASK_FLOPS * windows * tokens * tokens if shifted else 0
+    )
+    logit_scale = call.arg(11, "logit_scale")
+    if logit_scale is None:
+        extra += elements
+    else:
+        norms = elements // head_dim
+        extra += 2 * (2 * elements + elements + 2 * norms) + 3 * math.prod(logit_scale.shape) + scores
+    return total + Count(products, 2 * products + extra)

@@ -5,13 +5,16 @@ call's non-tensor arguments) to a :class:`~flopcount.records.Count`. Targets are
 classes (``nn.Conv2d``), Python callables (``F.conv2d``, ``torch.matmul``,
 ``operator.add``), tensor-method names (``"Tensor.add"``), aten overload packets
 (``torch.ops.aten.mm``, used by the dispatch-level capture path), qualified names of
-ops from libraries that may not be loaded (``"torchvision::nms"``), or module patterns
-(:class:`ModulePattern`, for classes of libraries flopcount does not import).
+ops from libraries that may not be loaded (``"torchvision::nms"``), qualified names of
+Python functions of such libraries (``"torchvision.models.swin_transformer.shifted_window_attention"``,
+see :func:`qualified_name`), or module patterns (:class:`ModulePattern`, for classes of
+libraries flopcount does not import).
 Registering a target twice is an error unless ``override=True``.
 """
 
 from __future__ import annotations
 
+import types
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -34,6 +37,7 @@ __all__ = [
     "first_tensor",
     "is_registered",
     "lookup",
+    "qualified_name",
     "register_formula",
     "registered_targets",
     "target_name",
@@ -275,11 +279,30 @@ def unregister_formula(target: Any) -> None:
     _MATCHED.clear()
 
 
+def qualified_name(target: Any) -> str | None:
+    """``"module.qualname"`` of a Python function (how functions of unimported libraries register), else None.
+
+    Example:
+        >>> import json
+        >>> qualified_name(json.dumps), qualified_name("Tensor.add")
+        ('json.dumps', None)
+    """
+    if not isinstance(target, types.FunctionType):
+        return None
+    return f"{target.__module__}.{target.__qualname__}"
+
+
 def lookup(target: Any) -> Formula | None:
-    """Formula for a target; module classes also match through base classes, then patterns."""
+    """Formula for a target; module classes also match through base classes, then patterns.
+
+    An op packet or a Python function without a formula of its own also matches by its
+    qualified name (``"torchvision::nms"``, :func:`qualified_name`).
+    """
     formula = _REGISTRY.get(target)
     if formula is None and isinstance(target, torch._ops.OpOverloadPacket):
         return _REGISTRY.get(target._qualified_op_name)  # registered by name: "torchvision::nms"
+    if formula is None and isinstance(target, types.FunctionType):
+        return _REGISTRY.get(qualified_name(target))
     if formula is not None or not isinstance(target, type):
         return formula
     found = next((f for base in target.__mro__[1:] if (f := _REGISTRY.get(base)) is not None), None)
