@@ -25,6 +25,7 @@ __all__ = [
     "accuracy_extras",
     "deployed_table",
     "external_table",
+    "melanoma_recall",
     "pareto_points",
 ]
 
@@ -38,6 +39,7 @@ EXTERNAL_COLUMNS = [
     "balanced_accuracy",
     "f1_macro",
     "auc_macro",
+    "mel_recall",
     "mel_auroc",
     "mel_sens_spec80",
     "mel_sens_spec90",
@@ -62,15 +64,44 @@ DEPLOYED_COLUMNS = [
     "accuracy",
     "balanced_accuracy",
     "f1_macro",
+    "mel_recall",
     "mel_auroc",
     "accuracy_pytorch",
     "max_abs_diff",
     "argmax_agreement",
+    "note",
 ]
+
+
+def melanoma_recall(metrics: dict[str, Any]) -> float | None:
+    """Recall (sensitivity) of the melanoma class at the model's own decision (argmax); None without ``mel``.
+
+    Read from ``per_class`` (scikit-learn's recall) where the metrics have it, else from
+    the confusion matrix (an export record's test scores); None when no test image is a
+    melanoma.
+
+    Example:
+        >>> melanoma_recall({"classes": ["mel", "nv"], "confusion_matrix": [[3, 1], [0, 5]]})
+        0.75
+        >>> melanoma_recall({"classes": ["benign", "malignant"], "confusion_matrix": [[3, 1], [0, 5]]}) is None
+        True
+    """
+    classes = list(metrics.get("classes") or [])
+    if "mel" not in classes:
+        return None
+    per_class = (metrics.get("per_class") or {}).get("mel") or {}
+    if "recall" in per_class:
+        return None if per_class.get("support") == 0 else float(per_class["recall"])
+    row = (metrics.get("confusion_matrix") or [])[classes.index("mel")] if metrics.get("confusion_matrix") else []
+    return float(row[classes.index("mel")] / sum(row)) if row and sum(row) else None
 
 
 def accuracy_extras(metrics: dict[str, Any]) -> dict[str, Any]:
     """Melanoma-vs-rest scores and the collapsed-model note of one ``metrics.json``.
+
+    ``mel_recall`` is the melanoma recall at the model's decision (:func:`melanoma_recall`);
+    ``mel_auroc`` and the sensitivities at 80%/90% specificity are read off the melanoma
+    probability's ROC curve.
 
     Example:
         >>> accuracy_extras({"classes": ["a", "b"], "confusion_matrix": [[2, 0], [3, 0]]})["note"]
@@ -79,6 +110,7 @@ def accuracy_extras(metrics: dict[str, Any]) -> dict[str, Any]:
     mel = metrics.get("melanoma") or {}
     collapsed = single_class(metrics)
     return {
+        "mel_recall": melanoma_recall(metrics),
         "mel_auroc": mel.get("auroc"),
         "mel_sens_spec80": mel.get("sens_at_spec_80"),
         "mel_sens_spec90": mel.get("sens_at_spec_90"),
@@ -129,6 +161,7 @@ def deployed_table(runs: list[RunRecord], frame: pd.DataFrame, speed: SpeedOptio
             except ImportError:  # copied run folder, no onnxruntime here: size and accuracy only
                 cost = measure_exported(path, record["format"], size, speed=None)
             test, parity = record["test"], record["parity"]
+            extras = accuracy_extras({"classes": record["classes"], **test})  # melanoma recall, collapsed
             int8 = record["precision"] == "int8"
             rows.append(
                 {
@@ -143,7 +176,9 @@ def deployed_table(runs: list[RunRecord], frame: pd.DataFrame, speed: SpeedOptio
                     "accuracy": test["accuracy"],
                     "balanced_accuracy": test["balanced_accuracy"],
                     "f1_macro": test["f1_macro"],
-                    "mel_auroc": (test.get("melanoma") or {}).get("auroc"),
+                    "mel_recall": extras["mel_recall"],
+                    "mel_auroc": extras["mel_auroc"],
+                    "note": extras["note"],
                     "accuracy_pytorch": record["test_pytorch"]["accuracy"],
                     "max_abs_diff": parity["max_abs_diff"],
                     "argmax_agreement": parity["argmax_agreement"],

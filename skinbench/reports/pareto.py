@@ -135,6 +135,8 @@ def plot_fronts(frame: pd.DataFrame, cost: str, out_stem: str | Path, *, label: 
     Returns:
         The written PNG and SVG paths.
     """
+    from matplotlib.ticker import NullFormatter
+
     from skinbench.reports.figures import new_figure, save_figure
 
     fig, axes = new_figure(1, len(SCORES), size=(4.2 * len(SCORES), 3.6))
@@ -164,6 +166,7 @@ def plot_fronts(frame: pd.DataFrame, cost: str, out_stem: str | Path, *, label: 
             ax.annotate(str(row[label]), (row[cost], row[score]), textcoords="offset points", xytext=(4, 4), fontsize=7)
         if len(data):
             ax.set_xscale("log")
+            ax.xaxis.set_minor_formatter(NullFormatter())  # within one decade the minor labels overlap
         ax.set_xlabel(COSTS[cost] + " (log)")
         ax.set_ylabel(score_name)
         ax.set_title(f"{score_name} vs {COSTS[cost].split(' (')[0]}", fontsize=9)

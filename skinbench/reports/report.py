@@ -10,11 +10,12 @@ Layout of the output folder::
 
 ``tables/`` also holds ``external`` (runs on external labelled test sets) and
 ``deployed`` (exported models: size, onnxruntime speed, memory, accuracy) when a run
-has them, and ``seeds`` (mean and standard deviation over runs differing only in the
+has them, ``seeds`` (mean and standard deviation over runs differing only in the
 seed, with ``figures/pareto_seeds_*``; :mod:`skinbench.reports.aggregate`) when a model
-was trained with several seeds. A sweep folder stands for its finished runs. Costs of
-the runs are counted at each run's own image size; Tables III and IV use the paper's
-224 px and 7 classes.
+was trained with several seeds, and ``table4_recipes`` (Table IV per recipe, mean and std
+over seeds; :mod:`skinbench.reports.table4_recipes`) when a run is a custom_cnn or
+ResNet50. A sweep folder stands for its finished runs. Costs of the runs are counted at
+each run's own image size; Tables III and IV use the paper's 224 px and 7 classes.
 """
 
 from __future__ import annotations
@@ -28,12 +29,13 @@ import pandas as pd
 from skinbench.atomic import write_json, write_text
 from skinbench.cost import SpeedOptions, count, epoch_seconds, model_cost
 from skinbench.reports import figures, pareto
-from skinbench.reports.aggregate import has_seeds, plot_seed_fronts, seed_blocks, seed_table
+from skinbench.reports.aggregate import has_seeds, plot_seed_fronts, recipe_of, seed_blocks, seed_summary, seed_table
 from skinbench.reports.deployment import accuracy_extras, deployed_table, external_table, pareto_points
 from skinbench.reports.formats import to_records, write_table
 from skinbench.reports.paper import PAPER_IMAGE_SIZE, PAPER_NUM_CLASSES
 from skinbench.reports.render import Block, Heading, Image, Table, Text, to_html_report, to_markdown_report
 from skinbench.reports.runs import RunRecord, load_runs
+from skinbench.reports.table4_recipes import TL_MODELS, table4_by_recipe, table4_recipe_blocks
 from skinbench.reports.tables import deviation_table, table3, table4
 
 COST_COLUMNS = [
@@ -58,6 +60,8 @@ COST_COLUMNS = [
 ACCURACY_COLUMNS = [
     "run",
     "model",
+    "recipe",
+    "seed",
     "image_size",
     "epochs",
     "n_test",
@@ -65,6 +69,7 @@ ACCURACY_COLUMNS = [
     "balanced_accuracy",
     "f1_macro",
     "auc_macro",
+    "mel_recall",
     "mel_auroc",
     "mel_sens_spec80",
     "mel_sens_spec90",
@@ -111,6 +116,8 @@ def run_row(run: RunRecord, speed: SpeedOptions | None, cache: CostCache | None 
     row.update(
         {
             "train_device": run.config.get("device", "?") + (" (config)" if run.config.get("device") == "auto" else ""),
+            "recipe": recipe_of(run.config),
+            "seed": run.config.get("seed"),
             "epochs": len(run.history),
             "n_test": m["n"],
             "accuracy": m["accuracy"],
@@ -134,8 +141,8 @@ def runs_frame(runs: list[RunRecord], speed: SpeedOptions | None) -> pd.DataFram
     return frame
 
 
-def _first(runs: list[RunRecord], model: str) -> RunRecord | None:
-    return next((r for r in runs if r.model == model), None)
+def _first(runs: list[RunRecord], *models: str) -> RunRecord | None:
+    return next((r for r in runs if r.model in models), None)
 
 
 def _describe(run: RunRecord) -> str:
@@ -180,7 +187,7 @@ def build_report(
     paper_counts = {
         m: count(m, image_size=PAPER_IMAGE_SIZE, num_outputs=PAPER_NUM_CLASSES) for m in ("custom_cnn", "resnet50_tl")
     }
-    cnn_run, tl_run = _first(runs, "custom_cnn"), _first(runs, "resnet50_tl")
+    cnn_run, tl_run = _first(runs, "custom_cnn"), _first(runs, *TL_MODELS)
     deployed = deployed_table(runs, frame, speed)
     points = pareto_points(frame, deployed)
     frames: dict[str, pd.DataFrame] = {
@@ -202,9 +209,12 @@ def build_report(
         "deviation": deviation_table(frame, base),
         "pareto": pareto.front_table(points.drop(columns=[] if speed else ["latency_ms"])),
     }
+    recipes = table4_by_recipe(runs, frame, cnn=paper_counts["custom_cnn"], tl=paper_counts["resnet50_tl"])
+    if not recipes.empty:
+        frames["table4_recipes"] = recipes
     seeds = seed_table(runs, frame)  # runs differing only in the seed: mean and std
     if has_seeds(seeds):
-        frames["seeds"] = seeds
+        frames["seeds"], frames["seeds_summary"] = seeds, seed_summary(seeds)
     external = external_table(runs)
     if not external.empty:
         frames["external"] = external
@@ -281,9 +291,10 @@ def _blocks(
             files="tables/accuracy",
         ),
         Text(
-            "`mel_*`: melanoma vs rest on the melanoma probability (dx task): AUROC, and sensitivity at 80% "
-            "and 90% specificity read off the ROC curve (linear interpolation between ROC points). `note` flags "
-            "a model that predicts one class for every test image."
+            "`mel_recall`: recall of the melanoma class at the model's decision (its most probable class). "
+            "`mel_auroc`, `mel_sens_*`: melanoma vs rest on the melanoma probability (dx task): AUROC, and "
+            "sensitivity at 80% and 90% specificity read off the ROC curve (linear interpolation between ROC "
+            "points). `note` flags a model that predicts one class for every test image."
         ),
         *_external_blocks(frames),
         *_deployed_blocks(frames, speed),
@@ -300,6 +311,7 @@ def _blocks(
             "increase = (C_TL - C_CNN) / C_CNN x 100."
         ),
         Table(frames["table4"], files="tables/table4"),
+        *table4_recipe_blocks(frames.get("table4_recipes", pd.DataFrame())),
         Heading(f"Deviation of every metric from `{base}`"),
         Text(
             "Scores in %, so `abs_deviation` of a score is in percentage points; `rel_deviation_pct` = "

@@ -142,7 +142,12 @@ def expand_sweeps(paths: list[str | Path]) -> tuple[list[Path], list[Path]]:
 
 
 def load_runs(paths: list[str | Path]) -> list[RunRecord]:
-    """Load several runs (or the finished runs of sweep folders); labels are made unique (``name``, ``name-2``, ...).
+    """Load several runs (or the finished runs of sweep folders), with unique labels.
+
+    A run is labelled by its folder name; when two runs in different parent folders
+    have the same name (two sweeps of one model, ``strong/`` and ``paper/``), every run
+    is labelled ``<parent>/<name>`` (``strong/custom_cnn-64px-seed0``), and a name that
+    is still taken gets ``-2``, ``-3``, ...
 
     Raises:
         RunError: As :func:`load_run`; also for an empty list, or sweep folders without a
@@ -154,6 +159,12 @@ def load_runs(paths: list[str | Path]) -> list[RunRecord]:
     if not found:
         raise RunError(f"no finished runs in {', '.join(map(str, paths))} (skinbench sweep still running?)")
     runs = [load_run(p) for p in found]
+    parents: dict[str, set[Path]] = {}
+    for run in runs:
+        parents.setdefault(run.name, set()).add(run.path.resolve().parent)
+    if any(len(p) > 1 for p in parents.values()):  # one name in two folders: every run says its folder
+        for run in runs:
+            run.name = f"{run.path.resolve().parent.name}/{run.name}"
     seen: dict[str, int] = {}
     for run in runs:
         seen[run.name] = seen.get(run.name, 0) + 1

@@ -23,7 +23,7 @@ from skinbench.train import main as train
 pytestmark = pytest.mark.slow
 
 CHROMIUM = Path("/usr/bin/chromium")
-TABLES = ("runs", "cost", "accuracy", "table3", "table4", "deviation", "pareto")
+TABLES = ("runs", "cost", "accuracy", "table3", "table4", "table4_recipes", "deviation", "pareto")
 RUN_FIGURES = ("curves", "confusion", "roc")
 
 
