@@ -34,7 +34,7 @@ from skinbench.reports.deployment import accuracy_extras, deployed_table, extern
 from skinbench.reports.formats import to_records, write_table
 from skinbench.reports.paper import PAPER_IMAGE_SIZE, PAPER_NUM_CLASSES
 from skinbench.reports.render import Block, Heading, Image, Table, Text, to_html_report, to_markdown_report
-from skinbench.reports.runs import RunRecord, load_runs
+from skinbench.reports.runs import RunRecord, expand_sweeps, load_runs
 from skinbench.reports.table4_recipes import TL_MODELS, table4_by_recipe, table4_recipe_blocks
 from skinbench.reports.tables import deviation_table, table3, table4
 
@@ -241,7 +241,8 @@ def build_report(
         files += [str(p.relative_to(out)) for p in plot_seed_fronts(seeds, costs, out / "figures")]
 
     write_json(out / "numbers.json", {k: to_records(v) for k, v in frames.items()})
-    blocks = _blocks(runs, frames, costs, base, speed, command)
+    left_out = [str(path) for path in expand_sweeps(list(run_dirs))[1]]  # a sweep's runs still training
+    blocks = _blocks(runs, frames, costs, base, speed, command, left_out)
     md, page = out / "report.md", out / "report.html"
     write_text(md, to_markdown_report(blocks))
     write_text(page, to_html_report(blocks, "skinbench report"))
@@ -256,6 +257,7 @@ def _blocks(
     base: str,
     speed: SpeedOptions | None,
     command: str,
+    left_out: list[str],
 ) -> list[Block]:
     speed_line = (
         "Speed: not measured (`--no-speed`)."
@@ -267,6 +269,8 @@ def _blocks(
         Heading("skinbench report", 1),
         Text("Runs: " + ", ".join(f"`{r.name}` ({r.model})" for r in runs) + "."),
     ]
+    if left_out:
+        b.append(Text("Left out, not finished yet (no `metrics.json`): " + ", ".join(f"`{p}`" for p in left_out) + "."))
     if command:
         b.append(Text(f"Made with `{command}`."))
     b += [

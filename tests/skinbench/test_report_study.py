@@ -164,6 +164,11 @@ def test_runs_of_two_sweeps_are_named_by_their_sweep(study: dict[str, Any]) -> N
     assert runs[:3] == [f"strong/custom_cnn-16px-seed{s}" for s in (0, 1, 2)]  # seed3 is unfinished: left out
     assert "paper/custom_cnn-16px-seed0" in runs and "strong/resnet50-16px-seed2" in runs  # every run says its sweep
     assert (study["root"] / "report" / "figures" / "paper" / "custom_cnn-16px-seed0" / "roc.png").is_file()
+    unfinished = study["root"] / "strong" / "custom_cnn-16px-seed3"
+    assert (
+        f"Left out, not finished yet (no `metrics.json`): `{unfinished}`."
+        in (study["root"] / "report" / "report.md").read_text()
+    )
 
 
 def test_seed_groups_mean_std_and_melanoma_recall(study: dict[str, Any]) -> None:
