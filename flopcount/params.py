@@ -5,16 +5,60 @@ not in ``nn.Parameter`` tensors, so ``model.parameters()`` misses them: a static
 network would have no parameters at all. :func:`packed_numel` reads the sizes of a
 module's own packed weights (and biases) from the module's accessors, without copying
 anything into the model; they count as parameters, never as trainable ones.
+
+Reading them unpacks the weights (a copy, about a millisecond for a 512-channel 3 x 3
+convolution), and one profile needs each module's sizes several times (its parameters,
+the model's total, whether its formula adds a bias): inside :func:`unpacking_once`, as
+:func:`flopcount.profile` runs, each module is unpacked once.
 """
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 from torch import nn
+
+_SIZES: list[dict[int, tuple[nn.Module, int, int | None]]] = []  # the innermost unpacking_once block's memo
+
+
+@contextlib.contextmanager
+def unpacking_once() -> Iterator[None]:
+    """Within the block, each quantized module's packed weights are unpacked at most once."""
+    _SIZES.append({})
+    try:
+        yield
+    finally:
+        _SIZES.pop()
+
+
+def _packed_sizes(module: nn.Module) -> tuple[int, int | None]:
+    """``(weight numel, bias numel or None)`` of a module with ``_weight_bias()`` (it unpacks)."""
+    memo = _SIZES[-1] if _SIZES else None
+    if memo is not None and id(module) in memo:
+        return memo[id(module)][1:]
+    weight, bias = module._weight_bias()  # type: ignore[operator]  # quantized modules define it
+    sizes = (int(weight.numel()), None if bias is None else int(bias.numel()))
+    if memo is not None:
+        memo[id(module)] = (module, *sizes)  # the module is kept alive, so its id stays its own
+    return sizes
 
 
 def _weight_bias_numel(module: nn.Module) -> int:
-    weight, bias = module._weight_bias()  # type: ignore[operator]  # quantized modules define it
-    return int(weight.numel()) + (int(bias.numel()) if bias is not None else 0)
+    weight, bias = _packed_sizes(module)
+    return weight + (bias or 0)
+
+
+def has_packed_bias(module: nn.Module) -> bool:
+    """Whether a quantized conv or linear module (static or dynamic) has a bias.
+
+    Example:
+        >>> import torch.ao.nn.quantized as nnq
+        >>> has_packed_bias(nnq.Linear(4, 3)), has_packed_bias(nnq.Conv2d(2, 2, 1, bias=False))
+        (True, False)
+    """
+    packed = getattr(module, "_packed_params", None)
+    return _packed_sizes(packed if isinstance(packed, nn.Module) else module)[1] is not None
 
 
 def packed_numel(module: nn.Module) -> int:

@@ -27,7 +27,7 @@ from flopcount.capture import capture_dispatch, capture_fx
 from flopcount.conventions import Convention, get_convention
 from flopcount.errors import CaptureLimitation, InputMismatchError, ShapeMismatchError
 from flopcount.formulas.moe import MOE_MODES
-from flopcount.params import parameter_counts
+from flopcount.params import parameter_counts, unpacking_once
 from flopcount.records import CaptureInfo, LayerRecord
 from flopcount.result import Profile
 from flopcount.values import tensor_shapes, tensors_in
@@ -93,8 +93,13 @@ def profile(
     example_inputs = _example_inputs(model, example_inputs, example_kwargs, input_shape, dtype)
     conv = get_convention(convention)
     _check_choice("moe", moe, MOE_MODES)
-    records, capture = _capture_records(model, example_inputs, example_kwargs, moe)
-    return _assemble(model, tuple(records), capture, conv, tuple(tensor_shapes((example_inputs, example_kwargs))))
+    return _profile(model, example_inputs, example_kwargs, conv, moe)
+
+
+def _profile(model: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any], conv: Convention, moe: str) -> Profile:
+    with unpacking_once():  # quantized weights: unpacked once for their sizes, however often asked
+        records, capture = _capture_records(model, args, kwargs, moe)
+        return _assemble(model, tuple(records), capture, conv, tuple(tensor_shapes((args, kwargs))))
 
 
 def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:

@@ -21,6 +21,7 @@ never modified and its hooks never run.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 from collections.abc import Callable, Iterator
@@ -80,7 +81,8 @@ def capture_dispatch(
         runner=None if space is None else space.run,
     )
     root = _instrument(clone, recorder, space=None if real else space, moe=moe)
-    with torch.no_grad(), recorder, numpy_guard(), quiet_fake_kernels():
+    # a real run has no meta or fake tensor whose .numpy() the guard would catch
+    with torch.no_grad(), recorder, contextlib.nullcontext() if real else numpy_guard(), quiet_fake_kernels():
         root(*run_args, **run_kwargs)
     records = aten_records(recorder.calls)
     if moe == "routed":

@@ -85,6 +85,8 @@ class OpRecorder(DispatchMode):
         self._packed = packed or {}
         self._seen: set[int] = set()
         self._prefix = ""
+        self._quiet = False  # inside a leaf with a formula: its aten ops run (guarded), unrecorded
+        self._quiet_params = 0
         self.taint = Taint()
 
     def push_path(self, path: str) -> None:
@@ -120,16 +122,23 @@ class OpRecorder(DispatchMode):
         formula, the block's aten calls are kept, named ``"<Type>>aten.op"``.
         """
         outer, outer_prefix = self.calls, self._prefix
+        outer_quiet, outer_quiet_params = self._quiet, self._quiet_params
+        formula = lookup(type(module))
         self.calls, self._prefix = [], f"{outer_prefix}{type_name(module)}>"
+        self._quiet, self._quiet_params = outer_quiet or formula is not None, 0
         self._paths.append(path)
         result: list[Any] = []
         try:
             yield result
         finally:
             inner, self.calls, self._prefix = self.calls, outer, outer_prefix
+            inner_params, self._quiet, self._quiet_params = self._quiet_params, outer_quiet, outer_quiet_params
             self._paths.pop()
-        own = self._new_params(list(module.parameters())) + self._new_packed(module)
-        if lookup(type(module)) is None and inner:  # no formula: the aten ops inside count
+        own = self._new_params(list(module.parameters())) + self._new_packed(module) + inner_params
+        if outer_quiet:  # a leaf inside a leaf with a formula: only its parameters count, for the outer one
+            self._quiet_params += own
+            return
+        if formula is None and inner:  # no formula: the aten ops inside count
             inner[0] = dataclasses.replace(inner[0], params=inner[0].params + own)
             self.calls.extend(inner)
             return
@@ -163,6 +172,9 @@ class OpRecorder(DispatchMode):
             out = run_guarded(func, args, kwargs, self.taint, self._runner)
         except CaptureLimitation as exc:
             raise CaptureLimitation(f"{exc} [in module {self._paths[-1]!r}]") from exc
+        if self._quiet:  # the enclosing leaf's formula counts it: only parameters first used here matter
+            self._quiet_params += self._new_params(tensors_in(args)) if self._params else 0
+            return out
         arg_info, out_info = to_info(args), to_info(out)
         inputs, outputs = _infos(arg_info), _infos(out_info)
         self.calls.append(

@@ -27,6 +27,7 @@ from flopcount.formulas.conv import conv_count
 from flopcount.formulas.linear import linear_count
 from flopcount.formulas.registry import OpCall, register_formula, zero
 from flopcount.formulas.rnn import recurrent_count
+from flopcount.params import has_packed_bias
 from flopcount.records import Count
 
 quantized = torch.ops.quantized
@@ -54,7 +55,7 @@ _FUSED_EXTRA: dict[type, int] = {
 
 
 def _has_bias(module: nn.Module) -> bool:
-    return module.bias() is not None  # type: ignore[operator]  # quantized modules: bias() unpacks
+    return has_packed_bias(module)  # bias() would unpack the weights again
 
 
 @register_formula(*_CONVS, *_DYNAMIC_CONVS, family="conv", dtype="int8")
