@@ -27,6 +27,7 @@ from torch import nn
 from torch._subclasses.fake_tensor import FakeTensor, FakeTensorMode
 from torch.utils._pytree import tree_map
 
+from flopcount.aten_shapes import pointwise_output
 from flopcount.meta import clone_without_hooks, to_meta
 from flopcount.values import map_tensors, tensors_in
 
@@ -77,8 +78,10 @@ class VirtualSpace:
 
         The fake mode's own dispatch (cache keys, aliasing bookkeeping) costs several
         times a meta kernel. An op that neither writes to an input nor returns one of
-        its inputs' storage runs on meta stand-ins here, its outputs wrapped as fake
-        tensors; any other op, and any op the shortcut cannot run, goes to the fake mode.
+        its inputs' storage runs on meta stand-ins here (common pointwise ops on a
+        shape rule, :func:`flopcount.aten_shapes.pointwise_output`), its outputs wrapped
+        as fake tensors; any other op, and any op the shortcut cannot run, goes to the
+        fake mode.
         """
         fast = self._fast.get(func)
         if fast is None:
@@ -86,11 +89,13 @@ class VirtualSpace:
             fast = self._fast[func] = not schema.is_mutable and all(r.alias_info is None for r in schema.returns)
         if not fast:
             return func(*args, **kwargs)
-        try:
-            meta_out = func(*to_meta(args), **to_meta(kwargs))
-        except Exception:
-            self._fast[func] = False
-            return func(*args, **kwargs)
+        meta_out = pointwise_output(func, args, kwargs)  # a shape rule: pointwise meta kernels are Python
+        if meta_out is None:
+            try:
+                meta_out = func(*to_meta(args), **to_meta(kwargs))
+            except Exception:
+                self._fast[func] = False
+                return func(*args, **kwargs)
         device = next((t.device for t in tensors_in(args) if isinstance(t, FakeTensor)), self.device)
         return map_tensors(lambda t: FakeTensor(self.mode, t, device), meta_out)
 
