@@ -126,21 +126,26 @@ def script_forward(
     return to_meta(output)
 
 
+def _drop(record: logging.LogRecord) -> bool:
+    return False
+
+
 @contextlib.contextmanager
 def quiet_fake_kernels() -> Iterator[None]:
     """Silence the fake-tensor logger's tracebacks for the block (a failed fake kernel is a fallback, not news).
 
     A fake kernel stricter than the real one (``_grouped_mm`` on float32, say) logs an
     error with a traceback before raising; flopcount catches the error and falls back.
-    The logger's level is restored on exit.
+    A filter drops the logger's records for the block (``setLevel`` would clear the
+    level cache of every logger, twice per capture: over a millisecond with
+    transformers' loggers).
     """
     logger = logging.getLogger("torch._subclasses.fake_tensor")
-    level = logger.level
-    logger.setLevel(logging.CRITICAL)
+    logger.addFilter(_drop)
     try:
         yield
     finally:
-        logger.setLevel(level)
+        logger.removeFilter(_drop)
 
 
 def input_device(args: Any) -> torch.device:
