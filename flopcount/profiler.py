@@ -26,7 +26,7 @@ from torch import nn
 from flopcount.capture import capture_dispatch, capture_fx
 from flopcount.conventions import Convention, get_convention
 from flopcount.errors import CaptureLimitation, InputMismatchError, ShapeMismatchError
-from flopcount.formulas.moe import MOE_MODES
+from flopcount.formulas.moe import HF_EXPERTS, MOE_MODES
 from flopcount.params import parameter_counts, unpacking_once
 from flopcount.records import CaptureInfo, LayerRecord
 from flopcount.result import Profile
@@ -164,6 +164,8 @@ def _capture_records(
     model: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any], moe: str
 ) -> tuple[list[LayerRecord], CaptureInfo]:
     """fx, else a virtual dispatch run, else a real dispatch run: decided by error type only."""
+    if moe == "routed" and any(HF_EXPERTS.matches(type(m)) for m in model.modules()):
+        return _routed_run(model, args, kwargs)
     try:
         return capture_fx(model, args, kwargs, moe=moe), CaptureInfo("fx")
     except (ShapeMismatchError, InputMismatchError):
@@ -188,6 +190,26 @@ def _capture_records(
         return capture_dispatch(model, args, kwargs, real=True, moe=moe), CaptureInfo("dispatch-real", reason)
     except Exception as exc:
         raise ShapeMismatchError(f"model failed on the example inputs: {_reason(exc)}") from None
+
+
+def _routed_run(
+    model: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> tuple[list[LayerRecord], CaptureInfo]:
+    """``moe="routed"``: the router's choice is a value, so the experts run for real, on every torch.
+
+    (A virtual run could go through when the experts' kernels accept fake tensors, but its
+    "routing" would be made up.)
+    """
+    if not _all_real(args, kwargs):
+        raise CaptureLimitation(
+            f"moe='routed' counts {type(model).__name__}'s routing of these inputs, which needs a real run: "
+            "pass real example tensors, or use moe='expected'"
+        )
+    try:
+        records = capture_dispatch(model, args, kwargs, real=True, moe="routed")
+    except Exception as exc:
+        raise ShapeMismatchError(f"model failed on the example inputs: {_reason(exc)}") from None
+    return records, CaptureInfo("dispatch-real", "moe='routed': the router's choice needs a real run")
 
 
 def _all_real(args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:

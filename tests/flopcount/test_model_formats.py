@@ -11,7 +11,7 @@ from torch import nn
 from torch.ao import quantization as tq
 from torch.utils.flop_counter import FlopCounterMode
 
-from flopcount import profile
+from flopcount import CaptureLimitation, profile
 from flopcount.capture import capture_dispatch
 from flopcount.formulas.fft import fft_count
 
@@ -267,6 +267,7 @@ def test_mixture_of_experts_expected_and_routed_counts():
     expected = profile(model, *args, **kwargs)
     routed = profile(model, *args, **kwargs, moe="routed")
     assert not expected.capture.real_forward and routed.capture.real_forward
+    assert "moe='routed'" in routed.capture.reason  # on every torch, even where a fake run would go through
     experts = [r for r in expected.layers if r.family == "moe"]
     assert len(experts) == 2 and {r.note for r in experts} == {EXPECTED_NOTE}
     tokens, per_layer = 16, experts_count(16, 2, [(4, 128, 32), (4, 32, 64)], 64, 32, gated=True)
@@ -274,5 +275,7 @@ def test_mixture_of_experts_expected_and_routed_counts():
     # Every token goes through exactly top-k experts: the routed count is the same.
     assert routed.using("torchvision").total_macs == expected.using("torchvision").total_macs
     assert ROUTED_NOTE in {r.note for r in routed.layers} and not any(r.family == "moe" for r in routed.layers)
+    with pytest.raises(CaptureLimitation, match=r"moe='routed'.*real example tensors"):
+        profile(model, **{name: value.to("meta") for name, value in kwargs.items()}, moe="routed")
     with pytest.raises(ValueError, match="moe must be one of"):
         profile(model, *args, moe="sometimes", **kwargs)
