@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import weakref
 from collections.abc import Iterator
 from typing import Any
 
@@ -50,14 +51,23 @@ class VirtualSpace:
     def __init__(self, device: torch.device) -> None:
         self.mode = FakeTensorMode(allow_non_fake_inputs=True)
         self.device = device
-        self._fast: dict[torch._ops.OpOverload, bool] = {}
+        self._kind: dict[torch._ops.OpOverload, str] = {}  # "fresh", "view" or "fake": see run()
+        # id(fake) -> (weak reference to the fake, its meta tensor). Weak: with a strong one
+        # held here, torch dispatched an extra aten.detach of some outputs (DETR's zeros_like).
+        self._elems: dict[int, tuple[weakref.ref[torch.Tensor], torch.Tensor]] = {}
+
+    def _wrap(self, meta: torch.Tensor, device: torch.device) -> torch.Tensor:
+        """A fake tensor over ``meta`` (sharing its storage), remembered for views of it."""
+        fake = FakeTensor(self.mode, meta, device)
+        self._elems[id(fake)] = (weakref.ref(fake), meta)
+        return fake
 
     def tensor(self, tensor: torch.Tensor) -> torch.Tensor:
         """A fake tensor with the shape, strides and dtype of ``tensor`` (no data is copied)."""
         if isinstance(tensor, FakeTensor):
             return tensor
         device = self.device if tensor.device.type == "meta" else tensor.device
-        return FakeTensor(self.mode, to_meta(tensor.detach()), device)
+        return self._wrap(to_meta(tensor.detach()), device)
 
     def parameter(self, param: torch.Tensor) -> torch.Tensor:
         """A fake stand-in of a parameter: what ``nn.Parameter(self.tensor(param))`` makes, faster.
@@ -69,7 +79,7 @@ class VirtualSpace:
         if isinstance(param, FakeTensor):
             return nn.Parameter(param, requires_grad=param.requires_grad)
         device = self.device if param.device.type == "meta" else param.device
-        fake = FakeTensor(self.mode, to_meta(param.detach()).requires_grad_(param.requires_grad), device)
+        fake = self._wrap(to_meta(param.detach()).requires_grad_(param.requires_grad), device)
         fake._is_param = True  # isinstance(fake, nn.Parameter), as nn.Parameter marks tensor subclasses
         return fake
 
@@ -77,33 +87,69 @@ class VirtualSpace:
         """Run an op on fake tensors through its meta kernel (a shortcut past the fake mode).
 
         The fake mode's own dispatch (cache keys, aliasing bookkeeping) costs several
-        times a meta kernel. An op that neither writes to an input nor returns one of
-        its inputs' storage runs on meta stand-ins here (common pointwise ops on a
-        shape rule, :func:`flopcount.aten_shapes.pointwise_output`), its outputs wrapped
-        as fake tensors; any other op, and any op the shortcut cannot run, goes to the
-        fake mode.
+        times a meta kernel (a quarter of a millisecond for a ``view``). An op that
+        neither writes to an input nor returns one of its inputs' storage runs on meta
+        stand-ins here (common pointwise ops on a shape rule,
+        :func:`flopcount.aten_shapes.pointwise_output`), its outputs wrapped as fake
+        tensors. A view op of fake tensors made here runs on their own meta tensors, so
+        its output shares their storage, as the fake mode's would. Any other op, and
+        any op the shortcut cannot run, goes to the fake mode.
         """
-        fast = self._fast.get(func)
-        if fast is None:
-            schema = func._schema
-            fast = self._fast[func] = not schema.is_mutable and all(r.alias_info is None for r in schema.returns)
-        if not fast:
+        kind = self._kind.get(func) or self._kind.setdefault(func, _op_kind(func))
+        if kind == "view":
+            out = self._view(func, args, kwargs)
+            return func(*args, **kwargs) if out is None else out
+        if kind != "fresh":
             return func(*args, **kwargs)
         meta_out = pointwise_output(func, args, kwargs)  # a shape rule: pointwise meta kernels are Python
         if meta_out is None:
             try:
                 meta_out = func(*to_meta(args), **to_meta(kwargs))
             except Exception:
-                self._fast[func] = False
+                self._kind[func] = "fake"
                 return func(*args, **kwargs)
         device = next((t.device for t in tensors_in(args) if isinstance(t, FakeTensor)), self.device)
-        return map_tensors(lambda t: FakeTensor(self.mode, t, device), meta_out)
+        return map_tensors(lambda t: self._wrap(t, device), meta_out)
+
+    def _view(self, func: torch._ops.OpOverload, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        """A view op on the meta tensors of fake tensors made here, or ``None`` when another tensor takes part."""
+        if tensors_in(kwargs) if kwargs else False:
+            return None
+        metas, device = [], self.device
+        for value in args:
+            if isinstance(value, torch.Tensor):
+                entry = self._elems.get(id(value))
+                if entry is None or entry[0]() is not value or not _same_layout(entry[1], value):
+                    return None  # not made here, or resized in place by the fake mode since
+                metas.append(entry[1])
+                device = value.device
+            elif isinstance(value, (list, tuple)) and any(isinstance(v, torch.Tensor) for v in value):
+                return None
+            else:
+                metas.append(value)
+        return map_tensors(lambda t: self._wrap(t, device), func(*metas, **kwargs))
 
     def inputs(self, value: Any) -> Any:
         """Example inputs for the fake run: meta tensors become fake, real tensors stay real."""
         return tree_map(
             lambda leaf: self.tensor(leaf) if isinstance(leaf, torch.Tensor) and leaf.is_meta else leaf, value
         )
+
+
+def _same_layout(meta: torch.Tensor, fake: torch.Tensor) -> bool:
+    same_offset = bool(meta.storage_offset() == fake.storage_offset())
+    return same_offset and meta.shape == fake.shape and meta.stride() == fake.stride()
+
+
+def _op_kind(func: torch._ops.OpOverload) -> str:
+    """``"fresh"``: writes no input and returns new tensors; ``"view"``: returns views of inputs; else ``"fake"``."""
+    schema = func._schema
+    if schema.is_mutable:
+        return "fake"
+    aliases = [r.alias_info for r in schema.returns]
+    if all(a is None for a in aliases):
+        return "fresh"
+    return "view" if aliases and all(a is not None and not a.is_write for a in aliases) else "fake"
 
 
 def script_forward(
