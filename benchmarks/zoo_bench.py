@@ -348,7 +348,9 @@ def render(payload: dict[str, Any]) -> str:
     lines = [machine_line(payload["machine"]), ""]
     lines.append(
         f"{payload['models']} models of `benchmarks/zoo_models.py` ({_SCALES[payload['scale']]}), each tool in its "
-        f"own fresh process, median of {payload['repeats']} calls after one warm-up; agreement = MACs within 0.1% of "
+        f"own fresh process, median of {payload['repeats']} calls after one warm-up; time / forward = that median over "
+        "the median of a plain forward of the same model timed in the same process, interleaved call by call (time / "
+        "FCM: the ratio of flopcount's and FlopCounterMode's ratios); agreement = MACs within 0.1% of "
         "FlopCounterMode's conv/linear/matmul/attention/recurrent/experts MACs (on meta where the model runs there, "
         "else on CPU with its SDPA formula on the CPU kernel; int8 models against their float source). "
         f"Total run: {payload['wall_s']:.0f} s."
