@@ -96,14 +96,26 @@ class ReportResult:
 
 
 #: model_cost rows by (model, image size, outputs, unfreeze_stages): runs of one model share one measurement.
-CostCache = dict[tuple[str, int, int, int], dict[str, Any]]
+CostCache = dict[tuple[str, int, int, int | None], dict[str, Any]]
+
+
+def _unfrozen_stages(run: RunRecord) -> int | None:
+    """Backbone stages trained in the run's last phase; None when that phase trained every layer.
+
+    Read from what ran (``history.csv``'s phase), not from ``unfreeze_stages`` alone: a
+    transfer model without pretrained weights trains end to end in one ``full`` phase and
+    ignores that option.
+    """
+    if "phase" in run.history and len(run.history) and run.history["phase"].iloc[-1] == "full":
+        return None
+    return int(run.config.get("unfreeze_stages", 1))
 
 
 def run_row(run: RunRecord, speed: SpeedOptions | None, cache: CostCache | None = None) -> dict[str, Any]:
     """One row of the runs table: the model's cost at the run's image size, training time, test scores."""
     cache = {} if cache is None else cache
     size = int(run.metrics["image_size"])
-    unfreeze = run.config.get("unfreeze_stages", 1)
+    unfreeze = _unfrozen_stages(run)
     key = (run.model, size, run.num_outputs, unfreeze)
     if key not in cache:
         cache[key] = model_cost(

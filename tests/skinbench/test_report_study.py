@@ -341,3 +341,18 @@ def test_melanoma_recall_reads_per_class_or_the_confusion_matrix() -> None:
 def test_two_runs_with_one_name_in_one_folder_get_a_number(study: dict[str, Any]) -> None:
     run = study["root"] / "paper" / "custom_cnn-16px-seed1"
     assert [r.name for r in load_runs([run, run])] == ["custom_cnn-16px-seed1", "custom_cnn-16px-seed1-2"]
+
+
+def test_trainable_counts_what_the_last_phase_trained() -> None:
+    """A transfer model without weights trains every layer (one ``full`` phase), whatever ``unfreeze_stages`` says."""
+    from skinbench.cost import count
+    from skinbench.reports.report import _unfrozen_stages
+
+    config = {"model": "resnet18", "unfreeze_stages": 1}
+    end_to_end = RunRecord(Path("a"), "a", config, HISTORY, {"task": "dx"})
+    two_phase = RunRecord(Path("b"), "b", config, HISTORY.assign(phase=["head", "finetune"]), {"task": "dx"})
+    assert _unfrozen_stages(end_to_end) is None
+    assert _unfrozen_stages(two_phase) == 1
+    every_layer, last_stage = count("resnet18", image_size=32), count("resnet18", image_size=32, unfreeze_stages=1)
+    assert count("resnet18", image_size=32, unfreeze_stages=None).trainable == every_layer.params
+    assert last_stage.trainable < last_stage.params
