@@ -18,88 +18,29 @@ from pathlib import Path
 import pytest
 
 import flopcount
+from tests.import_graph import find_cycle, import_time_statements, package_modules, resolve
 
 PACKAGE = Path(flopcount.__file__).parent
 MAX_MODULE_LINES = 400
 MAX_FUNCTION_LINES = 60
 
 
-def _module_name(path: Path) -> str:
-    parts = ["flopcount", *path.relative_to(PACKAGE).with_suffix("").parts]
-    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
-
-
-MODULES = {_module_name(path): path for path in sorted(PACKAGE.rglob("*.py"))}
-
-
-def _is_type_checking(test: ast.expr) -> bool:
-    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
-        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
-    )
-
-
-def _import_time_statements(body: list[ast.stmt]) -> list[ast.Import | ast.ImportFrom]:
-    """Import statements that run at import time: module level, not in defs or TYPE_CHECKING."""
-    found: list[ast.Import | ast.ImportFrom] = []
-    for node in body:
-        if isinstance(node, (ast.Import, ast.ImportFrom)):
-            found.append(node)
-        elif isinstance(node, ast.If):
-            if not _is_type_checking(node.test):
-                found += _import_time_statements(node.body)
-            found += _import_time_statements(node.orelse)
-        elif isinstance(node, ast.Try):
-            for block in (node.body, node.orelse, node.finalbody, *(h.body for h in node.handlers)):
-                found += _import_time_statements(block)
-        elif isinstance(node, (ast.With, ast.For, ast.While)):
-            found += _import_time_statements(node.body)
-    return found
-
-
-def _resolve(module: str, node: ast.ImportFrom) -> str:
-    if not node.level:
-        return node.module or ""
-    package = module if MODULES[module].name == "__init__.py" else module.rpartition(".")[0]
-    for _ in range(node.level - 1):
-        package = package.rpartition(".")[0]
-    return f"{package}.{node.module}" if node.module else package
+MODULES = package_modules(PACKAGE)
 
 
 def _edges(module: str) -> set[str]:
     tree = ast.parse(MODULES[module].read_text())
     targets: set[str] = set()
-    for node in _import_time_statements(tree.body):
+    for node in import_time_statements(tree.body):
         if isinstance(node, ast.Import):
             targets |= {alias.name for alias in node.names}
         else:
-            base = _resolve(module, node)
+            base = resolve(module, node, MODULES)
             targets |= {f"{base}.{a.name}" if f"{base}.{a.name}" in MODULES else base for a in node.names}
     return {t for t in targets if t in MODULES and t != module}
 
 
 GRAPH = {module: _edges(module) for module in MODULES}
-
-
-def _find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
-    state: dict[str, str] = {}
-    stack: list[str] = []
-
-    def visit(node: str) -> list[str] | None:
-        state[node] = "open"
-        stack.append(node)
-        for nxt in sorted(graph[node]):
-            if state.get(nxt) == "open":
-                return [*stack[stack.index(nxt) :], nxt]
-            if nxt not in state and (cycle := visit(nxt)):
-                return cycle
-        state[node] = "done"
-        stack.pop()
-        return None
-
-    for node in sorted(graph):
-        if node not in state and (cycle := visit(node)):
-            return cycle
-    return None
 
 
 def test_every_module_is_seen():
@@ -108,13 +49,13 @@ def test_every_module_is_seen():
 
 
 def test_no_import_cycle():
-    cycle = _find_cycle(GRAPH)
+    cycle = find_cycle(GRAPH)
     assert cycle is None, "import cycle: " + " -> ".join(cycle or [])
 
 
 def test_cycle_finder_finds_cycles():
-    assert _find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
-    assert _find_cycle({"a": {"b"}, "b": set()}) is None
+    assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
+    assert find_cycle({"a": {"b"}, "b": set()}) is None
 
 
 def test_renderers_are_imported_at_import_time_by_the_cli_only():

@@ -17,53 +17,15 @@ from pathlib import Path
 
 import pytest
 
+from tests.import_graph import find_cycle, import_time_statements, package_modules, resolve
+
 PACKAGE = Path(__file__).resolve().parents[2] / "skinbench"
 MAX_MODULE_LINES = 400
 MAX_TRAIN_FUNCTION_LINES = 60
 ATOMIC_MODULE = "skinbench.atomic"
 
 
-def _module_name(path: Path) -> str:
-    parts = list(path.relative_to(PACKAGE.parent).with_suffix("").parts)
-    if parts[-1] == "__init__":
-        parts.pop()
-    return ".".join(parts)
-
-
-MODULES = {_module_name(p): p for p in sorted(PACKAGE.rglob("*.py"))}
-
-
-def _is_type_checking(test: ast.expr) -> bool:
-    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
-        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
-    )
-
-
-def _import_time_nodes(body: list[ast.stmt]) -> list[ast.Import | ast.ImportFrom]:
-    """Import statements that run when the module is imported (not in functions, classes' methods or TYPE_CHECKING)."""
-    found: list[ast.Import | ast.ImportFrom] = []
-    for node in body:
-        if isinstance(node, (ast.Import, ast.ImportFrom)):
-            found.append(node)
-        elif isinstance(node, ast.If):
-            if not _is_type_checking(node.test):
-                found += _import_time_nodes(node.body)
-            found += _import_time_nodes(node.orelse)
-        elif isinstance(node, ast.Try):
-            for block in (node.body, node.orelse, node.finalbody, *(h.body for h in node.handlers)):
-                found += _import_time_nodes(block)
-        elif isinstance(node, (ast.With, ast.ClassDef)):
-            found += _import_time_nodes(node.body)
-    return found
-
-
-def _resolve(module: str, node: ast.ImportFrom) -> str:
-    if not node.level:
-        return node.module or ""
-    package = module if MODULES[module].name == "__init__.py" else module.rpartition(".")[0]
-    for _ in range(node.level - 1):
-        package = package.rpartition(".")[0]
-    return f"{package}.{node.module}" if node.module else package
+MODULES = package_modules(PACKAGE)
 
 
 def _edges(importer: str, target: str) -> set[str]:
@@ -79,40 +41,18 @@ def import_graph() -> dict[str, set[str]]:
     graph: dict[str, set[str]] = {}
     for module, path in MODULES.items():
         edges: set[str] = set()
-        for node in _import_time_nodes(ast.parse(path.read_text()).body):
+        for node in import_time_statements(ast.parse(path.read_text()).body):
             if isinstance(node, ast.Import):
                 for alias in node.names:
                     edges |= _edges(module, alias.name)
             else:
-                base = _resolve(module, node)
+                base = resolve(module, node, MODULES)
                 edges |= _edges(module, base)
                 for alias in node.names:  # `from skinbench.reports import figures` imports a submodule
                     edges |= _edges(module, f"{base}.{alias.name}")
         edges.discard(module)
         graph[module] = edges
     return graph
-
-
-def _find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
-    state: dict[str, int] = {}  # 1: on the current path, 2: done
-    stack: list[str] = []
-
-    def visit(node: str) -> list[str] | None:
-        state[node] = 1
-        stack.append(node)
-        for nxt in sorted(graph.get(node, ())):
-            if state.get(nxt) == 1:
-                return [*stack[stack.index(nxt) :], nxt]
-            if nxt not in state and (cycle := visit(nxt)):
-                return cycle
-        stack.pop()
-        state[node] = 2
-        return None
-
-    for node in sorted(graph):
-        if node not in state and (cycle := visit(node)):
-            return cycle
-    return None
 
 
 def test_the_graph_sees_known_edges() -> None:
@@ -126,13 +66,8 @@ def test_the_graph_sees_known_edges() -> None:
     assert "skinbench.data" not in graph["skinbench.data.loading"]  # siblings by full path only
 
 
-def test_cycle_finder_finds_a_cycle() -> None:
-    assert _find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
-    assert _find_cycle({"a": {"b"}, "b": set()}) is None
-
-
 def test_no_import_cycle_inside_skinbench() -> None:
-    cycle = _find_cycle(import_graph())
+    cycle = find_cycle(import_graph())
     assert cycle is None, "import cycle: " + " -> ".join(cycle or [])
 
 
