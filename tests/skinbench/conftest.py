@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
+import torch
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SYNTHETIC_N = 280
@@ -55,3 +56,12 @@ def trained_run(synthetic_root: Path, tmp_path_factory: pytest.TempPathFactory) 
     finally:
         torch.set_num_threads(before)
     return run
+
+
+@pytest.fixture
+def one_thread():
+    """One torch thread: fast on shared cores, and the same float results in every run."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

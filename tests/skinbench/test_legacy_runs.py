@@ -34,12 +34,7 @@ DIST_FIELDS = ("dist_backend", "world_size", "per_rank_batch_size")
 RECIPE_FIELDS = ("recipe", *(set(RECIPES["legacy"]) - {"weight_decay", "monitor"}), "notes")
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _layout(x: Any) -> Any:

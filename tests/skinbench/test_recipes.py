@@ -29,12 +29,7 @@ from skinbench.train import main as train
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "skinbench" / "training.md"
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _documented_recipes() -> dict[str, dict[str, str]]:

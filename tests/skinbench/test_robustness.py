@@ -27,13 +27,7 @@ from skinbench.data import cached_images, load_metadata
 from skinbench.data.batching import MergedLastBatchSampler
 from skinbench.train import main as train
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _error_line(capsys: pytest.CaptureFixture[str], argv: list[str]) -> str:

@@ -13,14 +13,7 @@ from skinbench.checkpoint import load_checkpoint
 from skinbench.config import ConfigError, TrainConfig
 from skinbench.train import HISTORY_COLUMNS, main
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """One torch thread: fast on shared cores, and the same float results in every run."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 class Killed(Exception):

@@ -7,17 +7,10 @@ import urllib.error
 from pathlib import Path
 
 import pytest
-import torch
 
 from skinbench.cli import main
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture
