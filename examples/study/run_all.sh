@@ -2,8 +2,8 @@
 # Runs the whole 64 px study, one run at a time, in the order that gives usable results
 # earliest (one seed of each paper model and two cheap torchvision models first). Every
 # run resumes where it stopped, and finished runs are skipped, so rerun this after any
-# interruption. Then: skinbench report runs/study/strong --out docs/skinbench/study (see
-# docs/skinbench/study.md for the exact report commands).
+# interruption. Then: skinbench report runs/study/strong runs/study/paper --out
+# docs/skinbench/study (docs/skinbench/study.md has every command, exports included).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 SB="${PYTHON:-.venv/bin/python} -m skinbench sweep"
