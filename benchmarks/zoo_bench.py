@@ -256,8 +256,10 @@ def worker_main(tool: str, names: list[str], repeats: int, out: Path) -> None:
             fh.write(json.dumps(record, default=str) + "\n")
 
 
-def run_tool(tool: str, names: list[str], repeats: int, timeout_s: float, log_dir: Path) -> dict[str, dict[str, Any]]:
-    """``tool`` on ``names`` in fresh processes; a crash or a timeout fails one model and the rest go on."""
+def run_tool(
+    tool: str, names: list[str], repeats: int, timeout_s: float, log_dir: Path, scale: str = "ci"
+) -> dict[str, dict[str, Any]]:
+    """``tool`` on ``names`` (built at ``scale``) in fresh processes; a crash or a timeout fails one model only."""
     dist = DISTS.get(tool)
     if dist and version_of(dist) is None:
         return {n: {"tool": tool, "model": n, "status": "error", "error": f"not installed ({dist})"} for n in names}
@@ -267,7 +269,7 @@ def run_tool(tool: str, names: list[str], repeats: int, timeout_s: float, log_di
         out = log_dir / f"{tool}.jsonl"
         out.unlink(missing_ok=True)
         cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", tool, "--models", ",".join(remaining)]
-        cmd += ["--repeats", str(repeats), "--worker-out", str(out)]
+        cmd += ["--repeats", str(repeats), "--scale", scale, "--worker-out", str(out)]
         env = {**os.environ, "CUDA_VISIBLE_DEVICES": "", "PYTHONWARNINGS": "ignore", "HF_HUB_OFFLINE": "1"}
         failure = None
         with (log_dir / f"{tool}.log").open("a") as log:
@@ -430,7 +432,7 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     machine = machine_info()
     with tempfile.TemporaryDirectory() as tmp:
-        results = {tool: run_tool(tool, names, args.repeats, args.timeout, Path(tmp)) for tool in tools}
+        results = {tool: run_tool(tool, names, args.repeats, args.timeout, Path(tmp), args.scale) for tool in tools}
     payload = {
         "schema": "flopcount.zoo_bench/1",
         "scale": args.scale,

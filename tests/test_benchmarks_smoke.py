@@ -163,3 +163,19 @@ def test_compare_counters_ratios_use_the_forward_of_each_tools_own_process():
     assert "flopcount profile time / plain forward, paper_cnn: 0.50x" in lines
     assert any(line.startswith("thop time / flopcount time: geometric mean 3.00x over 1 models") for line in lines)
     assert any(line.startswith("fvcore time / flopcount time: geometric mean 1.50x") for line in lines)  # raw times
+
+
+def test_zoo_bench_workers_build_the_zoo_at_the_requested_scale(tmp_path, monkeypatch):
+    """The worker parses its own --scale (default ci) and sets FLOPCOUNT_ZOO_SCALE from it: it must be passed on."""
+    from benchmarks import zoo_bench
+
+    commands = []
+
+    def fake_run(cmd, **kwargs):
+        commands.append(cmd)
+        return subprocess.CompletedProcess(cmd, 0)
+
+    monkeypatch.setattr(zoo_bench.subprocess, "run", fake_run)
+    zoo_bench.run_tool("flopcount", ["timm/resnet18"], 1, 10.0, tmp_path, "bench")
+    cmd = commands[0]
+    assert cmd[cmd.index("--scale") + 1] == "bench"
