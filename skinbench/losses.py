@@ -3,7 +3,8 @@
 :func:`make_loss` reads the configuration: ``task`` (``binary``: BCE on one logit, eq. 4),
 ``loss`` (``ce`` softmax cross-entropy, or ``bce`` one sigmoid per class on one-hot
 targets, as the paper's "binary cross-entropy" for 7 classes has to be read),
-``class_balance`` (``loss``: inverse-frequency class weights) and ``label_smoothing``.
+``class_balance`` (``loss``: inverse-frequency class weights; ``sqrt``: their square
+roots) and ``label_smoothing``.
 Without smoothing and with ``ce`` it is exactly the loss of runs before recipes
 (:func:`skinbench.engine.make_criterion`), so those resume unchanged.
 """
@@ -18,7 +19,7 @@ from torch import nn
 from skinbench.config import TrainConfig
 from skinbench.engine import BinaryBCE, inverse_frequency_weights
 
-__all__ = ["ClassWeightedCrossEntropy", "OneVsRestBCE", "make_loss", "sample_weights"]
+__all__ = ["ClassWeightedCrossEntropy", "OneVsRestBCE", "class_weights", "make_loss", "sample_weights"]
 
 
 class ClassWeightedCrossEntropy(nn.Module):
@@ -107,20 +108,34 @@ def make_loss(config: TrainConfig, train_labels: np.ndarray, num_classes: int) -
         >>> make_loss(c, np.array([0, 1, 1]), 7)
         CrossEntropyLoss()
     """
-    weighted = config.class_balance == "loss"
     smoothing = config.label_smoothing
     if config.task == "binary":
-        if not smoothing:  # as before recipes: pos_weight = n_neg / n_pos
+        if not smoothing and config.class_balance != "sqrt":  # as before recipes: pos_weight = n_neg / n_pos
             n_pos = int(np.sum(train_labels == 1))
-            return BinaryBCE((len(train_labels) - n_pos) / max(n_pos, 1) if weighted else None)
-        weight = inverse_frequency_weights(train_labels, 2) if weighted else None
-        return OneVsRestBCE(1, weight, smoothing)
-    weight = inverse_frequency_weights(train_labels, num_classes) if weighted else None
+            return BinaryBCE((len(train_labels) - n_pos) / max(n_pos, 1) if config.class_balance == "loss" else None)
+        return OneVsRestBCE(1, class_weights(config.class_balance, train_labels, 2), smoothing)
+    weight = class_weights(config.class_balance, train_labels, num_classes)
     if config.loss == "bce":
         return OneVsRestBCE(num_classes, weight, smoothing)
     if weight is not None and smoothing:
         return ClassWeightedCrossEntropy(weight, smoothing)
     return nn.CrossEntropyLoss(weight=weight, label_smoothing=smoothing)
+
+
+def class_weights(class_balance: str, train_labels: np.ndarray, num_classes: int) -> torch.Tensor | None:
+    """The loss's class weights for ``class_balance``: inverse frequency, its square root, or None.
+
+    Example:
+        >>> [round(w, 4) for w in class_weights("sqrt", np.array([0, 0, 0, 1]), 2).tolist()]
+        [0.8165, 1.4142]
+        >>> class_weights("sampler", np.array([0, 1]), 2) is None  # balanced by sampling instead
+        True
+    """
+    if class_balance == "loss":
+        return inverse_frequency_weights(train_labels, num_classes)
+    if class_balance == "sqrt":
+        return inverse_frequency_weights(train_labels, num_classes).sqrt()
+    return None
 
 
 def sample_weights(labels: np.ndarray, num_classes: int) -> torch.Tensor:

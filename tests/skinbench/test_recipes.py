@@ -208,6 +208,12 @@ def test_losses_of_the_recipes() -> None:
     # without smoothing it is torch's weighted cross-entropy
     unsmoothed = make_loss(TrainConfig(data="d", out="r", label_smoothing=0.0), labels, 3)
     assert isinstance(unsmoothed, nn.CrossEntropyLoss) and unsmoothed.weight is not None
+    # sqrt: the square roots of the inverse-frequency weights, the rare classes still count more
+    sqrt = make_loss(TrainConfig(data="d", out="r", class_balance="sqrt"), labels, 3)
+    assert isinstance(sqrt, ClassWeightedCrossEntropy)
+    assert sqrt.weight.tolist() == pytest.approx([(5 / 9) ** 0.5, (5 / 3) ** 0.5, (5 / 3) ** 0.5])
+    binary = make_loss(TrainConfig(data="d", out="r", task="binary", class_balance="sqrt"), np.array([0, 0, 0, 1]), 2)
+    assert isinstance(binary, OneVsRestBCE) and binary.weight.tolist() == pytest.approx([(2 / 3) ** 0.5, 2**0.5])
 
 
 def test_batch_pipeline_normalises_like_the_evaluation_transform() -> None:
