@@ -98,18 +98,34 @@ class VirtualSpace:
         kind = self._kind.get(func) or self._kind.setdefault(func, _op_kind(func))
         if kind == "view":
             out = self._view(func, args, kwargs)
-            return func(*args, **kwargs) if out is None else out
+            return self._fake_mode_run(func, args, kwargs) if out is None else out
         if kind != "fresh":
-            return func(*args, **kwargs)
+            return self._fake_mode_run(func, args, kwargs)
         meta_out = pointwise_output(func, args, kwargs)  # a shape rule: pointwise meta kernels are Python
         if meta_out is None:
             try:
                 meta_out = func(*to_meta(args), **to_meta(kwargs))
             except Exception:
                 self._kind[func] = "fake"
-                return func(*args, **kwargs)
+                return self._fake_mode_run(func, args, kwargs)
         device = next((t.device for t in tensors_in(args) if isinstance(t, FakeTensor)), self.device)
         return map_tensors(lambda t: self._wrap(t, device), meta_out)
+
+    def _fake_mode_run(self, func: torch._ops.OpOverload, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        """Run ``func`` in the fake mode, with real tensors of more than one element made fake here first.
+
+        The fake mode converts a real input itself, rebuilding a view from its base (over a
+        millisecond per tensor); a stand-in of the same shape and strides does for shapes.
+        One-element tensors are left to the fake mode, which may keep their value.
+        """
+        if tensors_in(kwargs) if kwargs else False:
+            kwargs = map_tensors(self._stand_in, kwargs)
+        return func(*map_tensors(self._stand_in, args), **kwargs)
+
+    def _stand_in(self, tensor: torch.Tensor) -> torch.Tensor:
+        if isinstance(tensor, FakeTensor) or tensor.numel() <= 1 or tensor.is_quantized or tensor.is_sparse:
+            return tensor
+        return self.tensor(tensor)
 
     def _view(self, func: torch._ops.OpOverload, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         """A view op on the meta tensors of fake tensors made here, or ``None`` when another tensor takes part."""
@@ -157,15 +173,18 @@ def script_forward(
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
     recording: contextlib.AbstractContextManager[Any],
+    space: VirtualSpace | None = None,
 ) -> Any:
     """Run a TorchScript module inside ``recording`` on fake stand-ins of meta inputs.
 
     TorchScript code cannot run on meta inputs next to its real weights, and cannot be
     copied onto meta; fake inputs let its real weights stay where they are (they are
-    read as fake too, op by op, never computed on). Returns the outputs as meta tensors;
-    the conversions happen outside ``recording`` (a recorder or guard).
+    read as fake too, op by op, never computed on). ``space`` makes the stand-ins (a
+    recorder that runs ops through its :meth:`VirtualSpace.run` passes it). Returns the
+    outputs as meta tensors; the conversions happen outside ``recording`` (a recorder or
+    guard).
     """
-    space = VirtualSpace(torch.device("cpu"))
+    space = space or VirtualSpace(torch.device("cpu"))
     fake_args, fake_kwargs = space.inputs(args), space.inputs(kwargs)
     with recording:
         output = module.forward(*fake_args, **fake_kwargs)

@@ -89,6 +89,17 @@ class OpRecorder(DispatchMode):
         self._quiet_params = 0
         self.taint = Taint()
 
+    @contextlib.contextmanager
+    def running_with(
+        self, runner: Callable[[torch._ops.OpOverload, tuple[Any, ...], dict[str, Any]], Any]
+    ) -> Iterator[None]:
+        """Within the block, ops on values-free tensors run through ``runner`` (a TorchScript module's fake run)."""
+        outer, self._runner = self._runner, runner
+        try:
+            yield
+        finally:
+            self._runner = outer
+
     def push_path(self, path: str) -> None:
         """Attribute the following calls to module ``path``."""
         self._paths.append(path)

@@ -33,7 +33,7 @@ from flopcount.params import packed_numel
 from flopcount.records import ZERO, LayerRecord
 from flopcount.shapes import call_target
 from flopcount.values import compute_dtype, tensor_bytes, tensor_shapes, tensors_in, to_info
-from flopcount.virtual import script_forward
+from flopcount.virtual import VirtualSpace, script_forward
 
 #: Tensor methods that answer a question about the shape: Python values, not layers.
 SHAPE_QUERIES = frozenset(
@@ -227,7 +227,9 @@ def _execute(
     node: fx.Node, module: nn.Module | None, args: tuple[Any, ...], kwargs: dict[str, Any], recorder: OpRecorder
 ) -> Any:
     if isinstance(module, torch.jit.ScriptModule):
-        return script_forward(module, args, kwargs, recorder)
+        space = VirtualSpace(torch.device("cpu"))
+        with recorder.running_with(space.run):  # meta kernels on stand-ins, not the fake mode's own dispatch
+            return script_forward(module, args, kwargs, recorder, space)
     with recorder:  # the recorder guards every op: no second ValueGuard
         if module is not None:
             return module_meta_forward(module, *args, guard=False, **kwargs)
