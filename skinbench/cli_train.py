@@ -24,7 +24,12 @@ _RECIPE_FLAGS: tuple[tuple[str, str, Any, str], ...] = (
     ("--warmup-epochs", "warmup_epochs", int, "epochs of linear warm-up at the start of each phase"),
     ("--loss", "loss", None, "dx task: softmax cross-entropy, or one-vs-rest sigmoid BCE"),
     ("--label-smoothing", "label_smoothing", float, "label smoothing in [0, 1)"),
-    ("--class-balance", "class_balance", None, "inverse-frequency class weights in the loss (sqrt: their roots), or sampling"),
+    (
+        "--class-balance",
+        "class_balance",
+        None,
+        "class weights in the loss (loss: 1/frequency, sqrt: its root), or sampling",
+    ),
     ("--augment", "augment", None, "training augmentation preset (see docs: Recipes)"),
     ("--tta", "tta", None, "test-time augmentation: average over the 4 flips"),
     ("--monitor", "monitor", None, "validation metric that picks best.pt and stops early"),
