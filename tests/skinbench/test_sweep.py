@@ -210,3 +210,19 @@ def test_seed_groups_mean_and_sample_std() -> None:
     assert a["balanced_accuracy_std"] == pytest.approx(np.sqrt((0.09 + 0.01 + 0.16) / 2))
     assert np.isnan(table.loc["resnet18-64px", "accuracy_std"])  # one seed: undefined, not 0
     assert has_seeds(table.reset_index()) and not has_seeds(table.reset_index().iloc[1:])
+
+
+STUDY = Path(__file__).resolve().parents[2] / "examples" / "study"
+
+
+@pytest.mark.parametrize("config", sorted(STUDY.glob("*.yaml")), ids=lambda p: p.name)
+def test_the_study_sweeps_are_valid_and_every_run_is_in_run_all(config: Path) -> None:
+    spec = load_sweep(config)
+    assert spec.runs and spec.out.parent.name == "study" and spec.out.parent.parent.name == "runs"
+    recipe = "paper" if "paper" in config.stem else "strong"
+    for run in spec.runs:
+        options = " ".join(run.options)
+        assert f"--recipe {recipe}" in options and "--patience 0" in options and "--no-progress" in options
+        if "tuned" in config.stem:  # the tuned sweep: 40 epochs and square-root class weights
+            assert "--epochs 40" in options and "--class-balance sqrt" in options
+    assert f"$S/{config.name}" in (STUDY / "run_all.sh").read_text()
