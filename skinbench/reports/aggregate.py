@@ -69,6 +69,9 @@ NOT_RECIPE = frozenset(
         "notes",
     }
 )
+#: Fields never added to a group's label: in the base label already, or an alias of one that is
+#: (``class_weights`` is whether ``class_balance`` is ``loss``).
+_NOT_LABELLED = frozenset({"model", "image_size", "class_weights"})
 #: Columns summarised by mean and standard deviation.
 SCORES = ("accuracy", "balanced_accuracy", "f1_macro", "auc_macro", "mel_recall", "mel_auroc")
 #: Columns that are the same within a group (the model's cost), copied from its first run.
@@ -106,7 +109,8 @@ def _labels(keys: list[str], configs: list[dict[str, Any]]) -> list[str]:
             label += f"-{recipe_of(config)}"  # the recipe's own defaults then need no listing
             others = [o for o in others if recipe_of(o) == recipe_of(config)]
         differ = sorted(k for k in json.loads(keys[i]) if any(o.get(k) != config.get(k) for o in others))
-        labels.append(label + "".join(f"-{k}={config.get(k)}" for k in differ if k not in ("model", "image_size")))
+        shown = [k for k in differ if k not in _NOT_LABELLED]
+        labels.append(label + "".join(f"-{k}={config.get(k)}" for k in shown))
     return labels
 
 
