@@ -212,7 +212,6 @@ def test_seed_groups_mean_and_sample_std() -> None:
     assert has_seeds(table.reset_index()) and not has_seeds(table.reset_index().iloc[1:])
 
 
-
 def test_group_labels_name_what_differs_but_not_aliases() -> None:
     strong = {"recipe": "strong", "class_balance": "loss", "class_weights": True, "epochs": 15}
     tuned = {"recipe": "strong", "class_balance": "sqrt", "class_weights": False, "epochs": 40}
@@ -223,6 +222,7 @@ def test_group_labels_name_what_differs_but_not_aliases() -> None:
         "custom_cnn-32px-strong-class_balance=sqrt-epochs=40",
         "custom_cnn-32px-paper",
     ]
+
 
 STUDY = Path(__file__).resolve().parents[2] / "examples" / "study"
 
