@@ -24,4 +24,5 @@ for i in 0 1 2; do
 done
 $SB $S/custom_cnn_tuned_64.yaml               # the strong recipe, 40 epochs, sqrt class weights
 $SB $S/torchvision_strong_64.yaml             # mobilenet_v3_large
+$SB $S/torchvision_tuned_64.yaml              # resnet18 and mobilenet_v3_small, tuned recipe
 $SB $S/custom_cnn_tuned_128.yaml              # 128 px, one seed
