@@ -173,7 +173,7 @@ def _capture_records(
     except Exception as exc:  # fx cannot trace this model: fall back, and say why
         reason = _reason(exc)
     try:
-        return capture_dispatch(model, args, kwargs, real=False, moe=moe), CaptureInfo("dispatch", reason)
+        return _virtual_run(model, args, kwargs, moe), CaptureInfo("dispatch", reason)
     except CaptureLimitation as exc:
         failure: Exception = exc
     except Exception as exc:  # a shape error, or a fake kernel stricter than the real one
@@ -190,6 +190,21 @@ def _capture_records(
         return capture_dispatch(model, args, kwargs, real=True, moe=moe), CaptureInfo("dispatch-real", reason)
     except Exception as exc:
         raise ShapeMismatchError(f"model failed on the example inputs: {_reason(exc)}") from None
+
+
+def _virtual_run(model: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any], moe: str) -> list[LayerRecord]:
+    """The virtual dispatch run: unguarded first (faster), guarded again only to name a failure.
+
+    A failure other than :class:`CaptureLimitation` may be a ``.numpy()`` of a fake
+    tensor; the guarded rerun turns that into the ``CaptureLimitation`` it is (and lets
+    any other error through as it was).
+    """
+    try:
+        return capture_dispatch(model, args, kwargs, real=False, moe=moe, guard_numpy=False)
+    except CaptureLimitation:
+        raise
+    except Exception:
+        return capture_dispatch(model, args, kwargs, real=False, moe=moe, guard_numpy=True)
 
 
 def _routed_run(

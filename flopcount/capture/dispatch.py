@@ -41,7 +41,13 @@ from flopcount.virtual import VirtualSpace, input_device, quiet_fake_kernels, re
 
 
 def capture_dispatch(
-    model: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any], *, real: bool, moe: str = "expected"
+    model: nn.Module,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    *,
+    real: bool,
+    moe: str = "expected",
+    guard_numpy: bool = True,
 ) -> list[LayerRecord]:
     """Record the ops of one forward pass of a private copy of ``model``.
 
@@ -53,6 +59,11 @@ def capture_dispatch(
         moe: How mixture-of-experts layers count (:mod:`flopcount.formulas.moe`):
             ``"expected"`` (a leaf, no routing) or ``"routed"`` (the experts' own ops,
             noted ``"moe routed"``; routing needs a real run).
+        guard_numpy: (virtual run) Turn ``Tensor.numpy()`` of a fake or meta tensor into
+            :class:`~flopcount.errors.CaptureLimitation`. The guard is a torch-function
+            mode, which every torch call of the run (the recorder's own shape queries
+            too) goes through: 5-15% of a virtual run. Without it that call fails with
+            torch's own error.
 
     Returns:
         One record per op (a leaf module or an aten op), in execution order.
@@ -82,7 +93,8 @@ def capture_dispatch(
     )
     root = _instrument(clone, recorder, space=None if real else space, moe=moe)
     # a real run has no meta or fake tensor whose .numpy() the guard would catch
-    with torch.no_grad(), recorder, contextlib.nullcontext() if real else numpy_guard(), quiet_fake_kernels():
+    guard = numpy_guard() if guard_numpy and not real else contextlib.nullcontext()
+    with torch.no_grad(), recorder, guard, quiet_fake_kernels():
         root(*run_args, **run_kwargs)
     records = aten_records(recorder.calls)
     if moe == "routed":
