@@ -67,7 +67,8 @@ class VirtualSpace:
         if isinstance(tensor, FakeTensor):
             return tensor
         device = self.device if tensor.device.type == "meta" else tensor.device
-        return self._wrap(to_meta(tensor.detach()), device)
+        meta = to_meta(tensor)  # a meta tensor is its own; no detach of it, which is an op the recorder would see
+        return self._wrap(meta.detach() if meta.requires_grad else meta, device)
 
     def parameter(self, param: torch.Tensor) -> torch.Tensor:
         """A fake stand-in of a parameter: what ``nn.Parameter(self.tensor(param))`` makes, faster.
