@@ -259,6 +259,11 @@ def real_clone(module: nn.Module) -> nn.Module:
     """Copy of ``module`` for a real run: parameters shared (not copied), buffers copied, no hooks.
 
     The run is in eval mode under ``torch.no_grad()``: parameters are only read, and a
-    buffer the forward updates in place is the copy's own.
+    buffer the forward updates in place is the copy's own (a plain ``clone()``: a tenth of
+    ``deepcopy``'s time for a small tensor; quantized and sparse buffers are deep-copied).
     """
-    return clone_without_hooks(module, {id(param): param for param in module.parameters()})
+    replace: dict[int, Any] = {id(param): param for param in module.parameters()}
+    for buffer in module.buffers():
+        if id(buffer) not in replace and buffer.layout == torch.strided and not buffer.is_quantized:
+            replace[id(buffer)] = buffer.detach().clone()
+    return clone_without_hooks(module, replace)

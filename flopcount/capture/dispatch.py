@@ -59,11 +59,9 @@ def capture_dispatch(
         moe: How mixture-of-experts layers count (:mod:`flopcount.formulas.moe`):
             ``"expected"`` (a leaf, no routing) or ``"routed"`` (the experts' own ops,
             noted ``"moe routed"``; routing needs a real run).
-        guard_numpy: (virtual run) Turn ``Tensor.numpy()`` of a fake or meta tensor into
-            :class:`~flopcount.errors.CaptureLimitation`. The guard is a torch-function
-            mode, which every torch call of the run (the recorder's own shape queries
-            too) goes through: 5-15% of a virtual run. Without it that call fails with
-            torch's own error.
+        guard_numpy: (virtual run) Make ``Tensor.numpy()`` of a fake or meta tensor a
+            :class:`~flopcount.errors.CaptureLimitation`, not torch's own error. The guard
+            is a torch-function mode, which every torch call goes through: 5-15% of a run.
 
     Returns:
         One record per op (a leaf module or an aten op), in execution order.
