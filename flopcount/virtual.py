@@ -80,7 +80,8 @@ class VirtualSpace:
         if isinstance(param, FakeTensor):
             return nn.Parameter(param, requires_grad=param.requires_grad)
         device = self.device if param.device.type == "meta" else param.device
-        fake = self._wrap(to_meta(param.detach()).requires_grad_(param.requires_grad), device)
+        meta = to_meta(param) if param.device.type != "meta" else param.detach()  # never the user's own tensor
+        fake = self._wrap(meta.requires_grad_(param.requires_grad), device)
         fake._is_param = True  # isinstance(fake, nn.Parameter), as nn.Parameter marks tensor subclasses
         return fake
 
