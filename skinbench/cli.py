@@ -232,6 +232,13 @@ def _add_report_command(sub: _Subparsers) -> None:
     p.add_argument("--out", required=True, metavar="DIR", help="output folder")
     p.add_argument("--baseline", help="run compared with in the deviation table (default: the custom_cnn run)")
     p.add_argument("--no-speed", action="store_false", dest="speed", help="skip the latency/throughput measurement")
+    p.add_argument(
+        "--no-records",
+        action="store_false",
+        dest="records",
+        help="do not copy the runs' record files (config, history, metrics, predictions, export records) "
+        "to DIR/runs/ (default: copy them, so the report can be regenerated without the run folders)",
+    )
     p.add_argument("--device", default="cpu", help="where speed is measured: cpu or cuda (default: cpu)")
     p.add_argument("--batch", type=int, default=32, help="batch size of the throughput measurement (default: 32)")
     p.add_argument("--warmup", type=int, default=2, help="untimed calls before timing (default: 2)")
@@ -261,7 +268,9 @@ def _run_report(args: argparse.Namespace) -> int:
         else None
     )
     command = "skinbench " + shlex.join(sys.argv[1:]) if sys.argv[1:2] == ["report"] else ""
-    result = build_report(args.runs, args.out, speed=speed, baseline=args.baseline, command=command)
+    result = build_report(
+        args.runs, args.out, speed=speed, baseline=args.baseline, command=command, records=args.records
+    )
     print(f"wrote {result.markdown} and {result.html} ({len(result.files)} files)")
     return 0
 

@@ -25,7 +25,7 @@ from torch import nn
 
 from skinbench.cost import SpeedOptions, timed_calls
 
-__all__ = ["INT8_MACS_NOTE", "measure_exported", "peak_memory_growth_mb"]
+__all__ = ["INT8_MACS_NOTE", "measure_exported", "peak_memory_growth_mb", "unmeasured_export"]
 
 #: How the report labels the MACs of an int8 model.
 INT8_MACS_NOTE = "same MACs as float, int8 arithmetic"
@@ -104,6 +104,13 @@ def _onnx_runner(path: str | Path, threads: int, provider: str) -> Callable[[np.
     return lambda x: session.run(None, {"input": x})
 
 
+def unmeasured_export(size_bytes: int) -> dict[str, Any]:
+    """:func:`measure_exported`'s row with only the file size (``size_bytes``) filled in."""
+    row: dict[str, Any] = {"file_mb": size_bytes / 2**20, "latency_ms": None, "throughput": None}
+    row.update({"batch": None, "peak_memory_mb": None, "speed_device": None, "cuda_latency_ms": None})
+    return row
+
+
 def measure_exported(
     path: str | Path,
     fmt: str,
@@ -133,8 +140,7 @@ def measure_exported(
         "cuda_latency_ms"}`` (None where not measured).
     """
     path = Path(path)
-    row: dict[str, Any] = {"file_mb": path.stat().st_size / 2**20, "latency_ms": None, "throughput": None}
-    row.update({"batch": None, "peak_memory_mb": None, "speed_device": None, "cuda_latency_ms": None})
+    row = unmeasured_export(path.stat().st_size)
     if speed is None:
         return row
     threads = speed.threads

@@ -13,6 +13,9 @@ Layout (every file written atomically, see :mod:`skinbench.atomic`)::
                       an external labelled test set (skinbench evaluate --images --labels)
     export/<variant>.onnx|.pt, <variant>.json
                       an exported model and its record: parity, test accuracy (skinbench export)
+    copied_from.json  only in a records copy (:meth:`RunDir.copy_records`): the run folder it
+                      was copied from; such a copy holds every file above except split.csv,
+                      the checkpoints and the exported models themselves
 
 Training, evaluation and the report read and write these files only through
 :class:`RunDir`; the one exception is ``split.csv``, which
@@ -26,6 +29,7 @@ from __future__ import annotations
 import csv
 import json
 import re
+import shutil
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -84,6 +88,7 @@ class RunDir:
     PREDICTIONS = "predictions.csv"
     EXTERNAL = "external"
     EXPORT = "export"
+    COPIED_FROM = "copied_from.json"
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
@@ -268,16 +273,74 @@ class RunDir:
         return write_json(self.export_file(variant + (".failed.json" if failed else ".json")), record)
 
     def export_records(self) -> dict[str, dict[str, Any]]:
-        """``{variant: record}`` of every export that passed its checks and whose file is there."""
+        """``{variant: record}`` of every export that passed its checks and whose file is there.
+
+        In a records copy (:attr:`is_copy`) the exported files were never copied, so every
+        passing record counts.
+        """
         root = self.path / self.EXPORT
         records = {}
         for path in sorted(root.glob("*.json")) if root.is_dir() else []:
             if path.name.endswith(".failed.json"):
                 continue
             record = self.read_json(f"{self.EXPORT}/{path.name}")
-            if (root / str(record.get("file", ""))).is_file():
+            if self.is_copy or (root / str(record.get("file", ""))).is_file():
                 records[path.stem] = record
         return records
+
+    # ------------------------------------------------------------------ records copies
+    @property
+    def is_copy(self) -> bool:
+        """Whether this folder is a records copy made by :meth:`copy_records`."""
+        return self.has(self.COPIED_FROM)
+
+    def record_files(self) -> list[str]:
+        """The run's record files, relative to the folder: everything but the split and the binaries.
+
+        That is ``config.json``, ``history.csv``, ``metrics.json``, ``predictions.csv``, the
+        external test sets' ``metrics.json``/``predictions.csv`` and the passing export records
+        (``export/<variant>.json``), where they exist: kilobytes, against the megabytes of the
+        checkpoints and exported models, and all a report reads.
+        """
+        own = [n for n in (self.CONFIG, self.HISTORY, self.METRICS, self.PREDICTIONS) if self.has(n)]
+        external = sorted(
+            str(p.relative_to(self.path))
+            for p in (self.path / self.EXTERNAL).glob("*/*")
+            if p.name in (self.METRICS, self.PREDICTIONS)
+        )
+        exports = [f"{self.EXPORT}/{variant}.json" for variant in self.export_records()]
+        return own + external + exports
+
+    def copy_records(self, dest: str | Path) -> RunDir:
+        """Copy the run's :meth:`record_files` to folder ``dest`` and mark it a records copy.
+
+        The copy is what a report needs to be regenerated and what a repository can keep
+        (``skinbench report`` writes one per run under ``OUT/runs/``); the checkpoints stay
+        with the run. Files are replaced atomically; files of ``dest`` the run no longer has
+        are left alone. Copying a folder onto itself does nothing.
+
+        Returns:
+            The copy.
+
+        Example:
+            >>> import tempfile
+            >>> root = Path(tempfile.mkdtemp())
+            >>> run = RunDir(root / "run")
+            >>> run.write_history([dict.fromkeys(HISTORY_COLUMNS, 1)])
+            >>> _ = run.file(RunDir.LAST).write_bytes(b"weights")
+            >>> copy = run.copy_records(root / "copy")
+            >>> sorted(p.name for p in copy.path.iterdir()), copy.is_copy, run.is_copy
+            (['copied_from.json', 'history.csv'], True, False)
+        """
+        copy = RunDir(dest)
+        if copy.path.resolve() == self.path.resolve():
+            return copy
+        source = str(self.read_json(self.COPIED_FROM)["source"]) if self.is_copy else str(self.path)
+        for name in self.record_files():
+            with atomic_path(copy.path / name) as tmp:
+                shutil.copyfile(self.path / name, tmp)
+        write_json(copy.path / self.COPIED_FROM, {"source": source})
+        return copy
 
     def read_json(self, name: str) -> dict[str, Any]:
         """Read the JSON object in file ``name``.

@@ -148,7 +148,7 @@ def deployed_table(runs: list[RunRecord], frame: pd.DataFrame, speed: SpeedOptio
     Speed and memory are measured when ``speed`` is given; file size and test accuracy
     always come from the export records.
     """
-    from skinbench.deployed_cost import INT8_MACS_NOTE, measure_exported
+    from skinbench.deployed_cost import INT8_MACS_NOTE, measure_exported, unmeasured_export
 
     eager = frame.set_index("run")
     rows = []
@@ -156,10 +156,13 @@ def deployed_table(runs: list[RunRecord], frame: pd.DataFrame, speed: SpeedOptio
         for variant, record in run.exports.items():
             size = int(record["preprocessing"]["image_size"])
             path = run.path / "export" / record["file"]
-            try:
-                cost = measure_exported(path, record["format"], size, speed=speed)
-            except ImportError:  # copied run folder, no onnxruntime here: size and accuracy only
-                cost = measure_exported(path, record["format"], size, speed=None)
+            if not path.is_file():  # a records copy: the size from the record, nothing to time
+                cost = unmeasured_export(record["size_bytes"])
+            else:
+                try:
+                    cost = measure_exported(path, record["format"], size, speed=speed)
+                except ImportError:  # copied run folder, no onnxruntime here: size and accuracy only
+                    cost = measure_exported(path, record["format"], size, speed=None)
             test, parity = record["test"], record["parity"]
             extras = accuracy_extras({"classes": record["classes"], **test})  # melanoma recall, collapsed
             int8 = record["precision"] == "int8"

@@ -7,6 +7,8 @@ Layout of the output folder::
     tables/<name>.{md,tex,csv,json}   runs, cost, accuracy, table3, table4, deviation, pareto
     figures/<run>/{curves,confusion,roc}.{png,svg}   Figs. 4-7 of the paper, per run
     figures/pareto_{macs,params,latency_ms}.{png,svg}
+    runs/<run>/                   each run's record files (RunDir.copy_records): the report's
+                                  inputs without the checkpoints, so it can be made again from them
 
 ``tables/`` also holds ``external`` (runs on external labelled test sets) and
 ``deployed`` (exported models: size, onnxruntime speed, memory, accuracy) when a run
@@ -37,6 +39,7 @@ from skinbench.reports.render import Block, Heading, Image, Table, Text, to_html
 from skinbench.reports.runs import RunRecord, expand_sweeps, load_runs
 from skinbench.reports.table4_recipes import TL_MODELS, table4_by_recipe, table4_recipe_blocks
 from skinbench.reports.tables import deviation_table, table3, table4
+from skinbench.rundir import RunDir
 
 COST_COLUMNS = [
     "run",
@@ -171,6 +174,7 @@ def build_report(
     speed: SpeedOptions | None = None,
     baseline: str | None = None,
     command: str = "",
+    records: bool = True,
 ) -> ReportResult:
     """Write the full report of ``run_dirs`` into ``out``.
 
@@ -182,6 +186,10 @@ def build_report(
         baseline: Run name every metric is compared with in the deviation table
             (default: the first ``custom_cnn`` run, else the first run).
         command: The command line that made the report, quoted in it.
+        records: Copy each run's record files to ``out/runs/<run label>/``
+            (:meth:`~skinbench.rundir.RunDir.copy_records`): ``skinbench report out/runs``
+            (or its sweep sub-folders) then regenerates the report without the run folders,
+            every number but the timing of exported models, whose files are not copied.
 
     Returns:
         The written paths and tables.
@@ -193,6 +201,7 @@ def build_report(
     runs = load_runs(list(run_dirs))
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    copied = [RunDir(r.path).copy_records(out / "runs" / r.name) for r in runs] if records else []
     frame = runs_frame(runs, speed)
     base = baseline or (_first(runs, "custom_cnn") or runs[0]).name
 
@@ -254,7 +263,8 @@ def build_report(
 
     write_json(out / "numbers.json", {k: to_records(v) for k, v in frames.items()})
     left_out = [str(path) for path in expand_sweeps(list(run_dirs))[1]]  # a sweep's runs still training
-    blocks = _blocks(runs, frames, costs, base, speed, command, left_out)
+    blocks = _blocks(runs, frames, costs, base, speed, command, left_out, records=bool(copied))
+    files += [str(p.relative_to(out)) for c in copied for p in c.path.rglob("*") if p.is_file()]
     md, page = out / "report.md", out / "report.html"
     write_text(md, to_markdown_report(blocks))
     write_text(page, to_html_report(blocks, "skinbench report"))
@@ -270,6 +280,8 @@ def _blocks(
     speed: SpeedOptions | None,
     command: str,
     left_out: list[str],
+    *,
+    records: bool = False,
 ) -> list[Block]:
     speed_line = (
         "Speed: not measured (`--no-speed`)."
@@ -285,6 +297,14 @@ def _blocks(
         b.append(Text("Left out, not finished yet (no `metrics.json`): " + ", ".join(f"`{p}`" for p in left_out) + "."))
     if command:
         b.append(Text(f"Made with `{command}`."))
+    if records:
+        b.append(
+            Text(
+                "`runs/<run>/` holds each run's record files (config, history, test metrics and predictions, "
+                "export records; no checkpoints): `skinbench report` on them, a folder or its sweep sub-folders, "
+                "makes this report again, every number but the timing of exported models."
+            )
+        )
     b += [
         Text(
             "Every number is also in `numbers.json` and in `tables/` as CSV, JSON, markdown and LaTeX; all "

@@ -101,7 +101,8 @@ def _write_export(run: Path, variant: str, *, collapsed: bool = False) -> None:
     test = {k: m[k] for k in ("n", "accuracy", "balanced_accuracy", "auc_macro", "melanoma", "confusion_matrix")}
     int8 = variant.endswith("int8")
     (run / "export").mkdir(exist_ok=True)
-    (run / "export" / f"{variant}.onnx").write_bytes(b"\0" * (1000 if int8 else 4000))
+    size = 1000 if int8 else 4000
+    (run / "export" / f"{variant}.onnx").write_bytes(b"\0" * size)
     record = {
         "variant": variant,
         "format": "onnx",
@@ -112,6 +113,7 @@ def _write_export(run: Path, variant: str, *, collapsed: bool = False) -> None:
         "test": {**test, "f1_macro": m["f1"]["macro"]},
         "test_pytorch": {"accuracy": 0.5},
         "parity": {"max_abs_diff": 0.01, "argmax_agreement": 0.95 if int8 else 1.0},
+        "size_bytes": size,
     }
     (run / "export" / f"{variant}.json").write_text(json.dumps(record))
 
@@ -356,3 +358,33 @@ def test_trainable_counts_what_the_last_phase_trained() -> None:
     every_layer, last_stage = count("resnet18", image_size=32), count("resnet18", image_size=32, unfreeze_stages=1)
     assert count("resnet18", image_size=32, unfreeze_stages=None).trainable == every_layer.params
     assert last_stage.trainable < last_stage.params
+
+
+def test_the_report_keeps_every_runs_records_and_remakes_itself_from_them(study: dict[str, Any]) -> None:
+    report = study["root"] / "report"
+    copy = report / "runs" / "strong" / "custom_cnn-16px-seed0"
+    assert sorted(str(p.relative_to(copy)) for p in copy.rglob("*") if p.is_file()) == [
+        "config.json",
+        "copied_from.json",
+        "export/onnx_fp32.json",
+        "export/onnx_int8.json",
+        "history.csv",
+        "metrics.json",
+    ]  # no model files, no checkpoints
+    assert json.loads((copy / "copied_from.json").read_text())["source"] == str(study["root"] / "strong" / copy.name)
+    assert not (report / "runs" / "strong" / "custom_cnn-16px-seed3").exists()  # still training: not in the report
+    assert "runs/strong/custom_cnn-16px-seed0/metrics.json" in study["result"].files
+
+    again = build_report([report / "runs" / "strong", report / "runs" / "paper"], study["root"] / "again", speed=None)
+    first = study["result"].frames
+    assert again.frames.keys() == first.keys()
+    for name, frame in first.items():
+        pd.testing.assert_frame_equal(again.frames[name], frame, check_like=True, obj=name)
+    # copying a copy keeps where the run came from
+    source = json.loads((study["root"] / "again" / "runs" / "strong" / copy.name / "copied_from.json").read_text())
+    assert source["source"] == str(study["root"] / "strong" / copy.name)
+
+
+def test_no_records_leaves_no_runs_folder(study: dict[str, Any], tmp_path: Path) -> None:
+    build_report([study["root"] / "paper"], tmp_path / "out", speed=None, records=False)
+    assert (tmp_path / "out" / "report.md").is_file() and not (tmp_path / "out" / "runs").exists()

@@ -73,6 +73,8 @@ def test_report_writes_every_file(report: Path, capsys: pytest.CaptureFixture) -
         f"figures/{r}/{f}.{fmt}" for r in ("custom_cnn", "resnet18") for f in RUN_FIGURES for fmt in ("png", "svg")
     }
     expected |= {f"figures/pareto_{c}.{fmt}" for c in ("macs", "params", "latency_ms") for fmt in ("png", "svg")}
+    records = ("config.json", "history.csv", "metrics.json", "predictions.csv", "copied_from.json")
+    expected |= {f"runs/{r}/{f}" for r in ("custom_cnn", "resnet18") for f in records}  # no checkpoints, no split
     written = {str(p.relative_to(report)) for p in report.rglob("*") if p.is_file()}
     assert written == expected  # and no temporary files left behind
     md = (report / "report.md").read_text()
