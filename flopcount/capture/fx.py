@@ -26,6 +26,7 @@ from torch import fx, nn
 
 from flopcount.capture.isolation import preserved
 from flopcount.capture.leaves import is_leaf
+from flopcount.capture.scoped_patches import own_class_patches
 from flopcount.capture.walker import MISSING, SHAPE_QUERIES, GraphWalker
 from flopcount.errors import CaptureLimitation, InputMismatchError
 from flopcount.records import LayerRecord
@@ -151,6 +152,13 @@ class ShapeTracer(fx.Tracer):
         self.moe = moe
         self._param_names: dict[int, str] | None = None
         self._buffer_names: dict[int, str] | None = None
+
+    def trace(self, root: nn.Module | Callable[..., Any], concrete_args: dict[str, Any] | None = None) -> fx.Graph:
+        """Trace as fx does, with its ``nn.Module`` patches on the model's own classes (:mod:`.scoped_patches`)."""
+        if not isinstance(root, nn.Module):
+            return super().trace(root, concrete_args)
+        with own_class_patches(root):
+            return super().trace(root, concrete_args)
 
     def getattr(self, attr: str, attr_val: Any, parameter_proxy_cache: dict[str, Any]) -> Any:  # noqa: D102
         if _PASS_THROUGH.get():
