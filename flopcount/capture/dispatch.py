@@ -88,6 +88,7 @@ def capture_dispatch(
         params={id(p): p.numel() for p in clone.parameters()},
         packed={id(m): n for m in clone.modules() if (n := packed_numel(m))},
         runner=None if space is None else space.run,
+        guarded=not real,
     )
     root = _instrument(clone, recorder, space=None if real else space, moe=moe)
     # a real run has no meta or fake tensor whose .numpy() the guard would catch

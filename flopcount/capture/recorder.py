@@ -61,6 +61,8 @@ class OpRecorder(DispatchMode):
         packed: ``id(module) -> numel`` of quantized modules' packed weights (read
             before recording: reading them runs ops).
         runner: How ops on values-free tensors run (see :func:`flopcount.meta.run_guarded`).
+        guarded: Check every op for values-free tensors (:func:`flopcount.meta.run_guarded`);
+            False for a real run, whose tensors all have values: its ops run as they are.
 
     Example:
         >>> import torch
@@ -76,9 +78,11 @@ class OpRecorder(DispatchMode):
         params: dict[int, int] | None = None,
         packed: dict[int, int] | None = None,
         runner: Callable[[torch._ops.OpOverload, tuple[Any, ...], dict[str, Any]], Any] | None = None,
+        guarded: bool = True,
     ) -> None:
         super().__init__()
         self._runner = runner
+        self._guarded = guarded
         self.calls: list[AtenCall] = []
         self._paths: list[str] = [path]
         self._params = params or {}
@@ -179,10 +183,13 @@ class OpRecorder(DispatchMode):
         """
         if func.namespace == "prim":
             return func(*args, **kwargs)
-        try:
-            out = run_guarded(func, args, kwargs, self.taint, self._runner)
-        except CaptureLimitation as exc:
-            raise CaptureLimitation(f"{exc} [in module {self._paths[-1]!r}]") from exc
+        if not self._guarded:
+            out = func(*args, **kwargs)
+        else:
+            try:
+                out = run_guarded(func, args, kwargs, self.taint, self._runner)
+            except CaptureLimitation as exc:
+                raise CaptureLimitation(f"{exc} [in module {self._paths[-1]!r}]") from exc
         if self._quiet:  # the enclosing leaf's formula counts it: only parameters first used here matter
             self._quiet_params += self._new_params(tensors_in(args)) if self._params else 0
             return out
