@@ -6,7 +6,8 @@
   file size, onnxruntime/TorchScript speed and memory (:mod:`skinbench.deployed_cost`),
   its test accuracy, and its agreement with PyTorch;
 * :func:`pareto_points`: the eager runs plus the deployed variants, one point each, so the
-  Pareto fronts show float and int8 models side by side.
+  Pareto fronts show float and int8 models side by side;
+* :func:`external_blocks`, :func:`deployed_blocks`: the report's sections on the two tables.
 """
 
 from __future__ import annotations
@@ -17,13 +18,16 @@ import pandas as pd
 
 from skinbench.cost import SpeedOptions
 from skinbench.evaluate import single_class
+from skinbench.reports.render import Block, Heading, Table, Text
 from skinbench.reports.runs import RunRecord
 
 __all__ = [
     "DEPLOYED_COLUMNS",
     "EXTERNAL_COLUMNS",
     "accuracy_extras",
+    "deployed_blocks",
     "deployed_table",
+    "external_blocks",
     "external_table",
     "melanoma_recall",
     "pareto_points",
@@ -201,3 +205,49 @@ def pareto_points(frame: pd.DataFrame, deployed: pd.DataFrame) -> pd.DataFrame:
         [points, extra[[c for c in extra.columns if c in points.columns]]], ignore_index=True
     )
     return both
+
+
+def external_blocks(frames: dict[str, pd.DataFrame]) -> list[Block]:
+    """The report's "External test sets" section, from the ``external`` table of ``frames`` if there is one."""
+    if "external" not in frames:
+        return [
+            Heading("External test sets"),
+            Text("None evaluated (`skinbench evaluate RUN --images DIR --labels CSV`, e.g. the ISIC 2018 test set)."),
+        ]
+    return [
+        Heading("External test sets"),
+        Text(
+            "Each run's `best.pt` on external labelled images (`RUN/external/<set>/metrics.json`), preprocessed "
+            "exactly as in training (every image stretched to a square); `test_balanced_accuracy` is the run's "
+            "own test split, for comparison."
+        ),
+        Table(frames["external"], files="tables/external"),
+    ]
+
+
+def deployed_blocks(frames: dict[str, pd.DataFrame], speed: SpeedOptions | None) -> list[Block]:
+    """The report's "Deployed models" section, from the ``deployed`` table of ``frames`` if there is one."""
+    if "deployed" not in frames:
+        return [
+            Heading("Deployed models"),
+            Text("None exported (`skinbench export RUN --format onnx [--int8]`)."),
+        ]
+    how = (
+        "not measured (`--no-speed`)"
+        if speed is None
+        else f"onnxruntime (CPUExecutionProvider) or TorchScript on the CPU with {speed.threads or 'default'} "
+        f"thread(s), {speed.warmup} warm-up calls then the median of {speed.repeats}; latency at batch 1, "
+        f"throughput at batch {speed.batch}; `peak_memory_mb`: peak RSS growth of a fresh process that loads "
+        "the file and runs both batches; `cuda_latency_ms` only where CUDA is available"
+    )
+    return [
+        Heading("Deployed models"),
+        Text(
+            "Every exported model (`RUN/export/<variant>.json`): file size, speed " + how + ". Accuracy on the "
+            "run's test split by the exported model itself (`accuracy_pytorch`: the same weights in PyTorch); "
+            "`max_abs_diff`/`argmax_agreement`: its class probabilities against PyTorch's. MACs are flopcount's "
+            "count of the float model: an int8 model does the same MACs in int8 arithmetic. On the Pareto "
+            "figures, circles are eager PyTorch, squares float32 exports, triangles int8."
+        ),
+        Table(frames["deployed"], files="tables/deployed"),
+    ]

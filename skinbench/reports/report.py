@@ -32,7 +32,14 @@ from skinbench.atomic import write_json, write_text
 from skinbench.cost import SpeedOptions, count, epoch_seconds, model_cost
 from skinbench.reports import figures, pareto
 from skinbench.reports.aggregate import has_seeds, plot_seed_fronts, recipe_of, seed_blocks, seed_summary, seed_table
-from skinbench.reports.deployment import accuracy_extras, deployed_table, external_table, pareto_points
+from skinbench.reports.deployment import (
+    accuracy_extras,
+    deployed_blocks,
+    deployed_table,
+    external_blocks,
+    external_table,
+    pareto_points,
+)
 from skinbench.reports.formats import to_records, write_table
 from skinbench.reports.paper import PAPER_IMAGE_SIZE, PAPER_NUM_CLASSES
 from skinbench.reports.render import Block, Heading, Image, Table, Text, to_html_report, to_markdown_report
@@ -332,8 +339,8 @@ def _blocks(
             "sensitivity at 80% and 90% specificity read off the ROC curve (linear interpolation between ROC "
             "points). `note` flags a model that predicts one class for every test image."
         ),
-        *_external_blocks(frames),
-        *_deployed_blocks(frames, speed),
+        *external_blocks(frames),
+        *deployed_blocks(frames, speed),
         Heading("Table III: total parameters"),
         Text(
             "Recomputed with flopcount at 224 px and 7 classes for the models skinbench builds; the other "
@@ -373,47 +380,3 @@ def _blocks(
             Image(f"figures/{run.name}/roc.png", f"{run.name}: one-vs-rest ROC curves (Fig. 7)"),
         ]
     return b
-
-
-def _external_blocks(frames: dict[str, pd.DataFrame]) -> list[Block]:
-    if "external" not in frames:
-        return [
-            Heading("External test sets"),
-            Text("None evaluated (`skinbench evaluate RUN --images DIR --labels CSV`, e.g. the ISIC 2018 test set)."),
-        ]
-    return [
-        Heading("External test sets"),
-        Text(
-            "Each run's `best.pt` on external labelled images (`RUN/external/<set>/metrics.json`), preprocessed "
-            "exactly as in training (every image stretched to a square); `test_balanced_accuracy` is the run's "
-            "own test split, for comparison."
-        ),
-        Table(frames["external"], files="tables/external"),
-    ]
-
-
-def _deployed_blocks(frames: dict[str, pd.DataFrame], speed: SpeedOptions | None) -> list[Block]:
-    if "deployed" not in frames:
-        return [
-            Heading("Deployed models"),
-            Text("None exported (`skinbench export RUN --format onnx [--int8]`)."),
-        ]
-    how = (
-        "not measured (`--no-speed`)"
-        if speed is None
-        else f"onnxruntime (CPUExecutionProvider) or TorchScript on the CPU with {speed.threads or 'default'} "
-        f"thread(s), {speed.warmup} warm-up calls then the median of {speed.repeats}; latency at batch 1, "
-        f"throughput at batch {speed.batch}; `peak_memory_mb`: peak RSS growth of a fresh process that loads "
-        "the file and runs both batches; `cuda_latency_ms` only where CUDA is available"
-    )
-    return [
-        Heading("Deployed models"),
-        Text(
-            "Every exported model (`RUN/export/<variant>.json`): file size, speed " + how + ". Accuracy on the "
-            "run's test split by the exported model itself (`accuracy_pytorch`: the same weights in PyTorch); "
-            "`max_abs_diff`/`argmax_agreement`: its class probabilities against PyTorch's. MACs are flopcount's "
-            "count of the float model: an int8 model does the same MACs in int8 arithmetic. On the Pareto "
-            "figures, circles are eager PyTorch, squares float32 exports, triangles int8."
-        ),
-        Table(frames["deployed"], files="tables/deployed"),
-    ]
