@@ -33,6 +33,7 @@ from skinbench.reports.render import Block, Heading, Image, Table, Text
 from skinbench.reports.runs import RunRecord
 
 __all__ = [
+    "NOT_LABELLED",
     "NOT_RECIPE",
     "SCORES",
     "has_seeds",
@@ -71,7 +72,7 @@ NOT_RECIPE = frozenset(
 )
 #: Fields never added to a group's label: in the base label already, or an alias of one that is
 #: (``class_weights`` is whether ``class_balance`` is ``loss``).
-_NOT_LABELLED = frozenset({"model", "image_size", "class_weights"})
+NOT_LABELLED = frozenset({"model", "image_size", "class_weights"})
 #: Columns summarised by mean and standard deviation.
 SCORES = ("accuracy", "balanced_accuracy", "f1_macro", "auc_macro", "mel_recall", "mel_auroc")
 #: Columns that are the same within a group (the model's cost), copied from its first run.
@@ -109,7 +110,7 @@ def _labels(keys: list[str], configs: list[dict[str, Any]]) -> list[str]:
             label += f"-{recipe_of(config)}"  # the recipe's own defaults then need no listing
             others = [o for o in others if recipe_of(o) == recipe_of(config)]
         differ = sorted(k for k in json.loads(keys[i]) if any(o.get(k) != config.get(k) for o in others))
-        shown = [k for k in differ if k not in _NOT_LABELLED]
+        shown = [k for k in differ if k not in NOT_LABELLED]
         labels.append(label + "".join(f"-{k}={config.get(k)}" for k in shown))
     return labels
 

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from skinbench.reports.aggregate import recipe_of, seed_groups
+from skinbench.reports.aggregate import NOT_LABELLED, NOT_RECIPE, recipe_of, seed_groups
 from skinbench.reports.deviation import point_difference, relative_change
 from skinbench.reports.paper import PAPER, PAPER_IMAGE_SIZE
 from skinbench.reports.render import Block, Heading, Table, Text
@@ -80,16 +80,31 @@ def _spread(values: list[float]) -> tuple[float, float, int]:
     return (float(s.mean()) if len(s) else math.nan, float(s.std(ddof=1)), len(s))
 
 
-def _settings(runs: Sequence[RunRecord]) -> dict[tuple[str, Any], dict[str, list[int]]]:
-    """``{(recipe, image size): {"cnn": members, "tl": members}}`` of the dx-task groups, largest group per model."""
-    found: dict[tuple[str, Any], dict[str, list[int]]] = {}
+def _settings(runs: Sequence[RunRecord]) -> dict[tuple[str, Any, str], dict[str, list[int]]]:
+    """``{(recipe, image size, variant): {"cnn": members, "tl": members}}`` of the dx-task groups.
+
+    Groups of one recipe and size that differ in other fields (a longer schedule, another
+    class balance) are separate settings, named by those fields (``variant``,
+    ``"class_balance=sqrt, epochs=40"``; empty when there is one kind); the custom CNN and
+    ResNet50 arms of a setting agree on them. Within a setting, the largest group per model.
+    """
+    groups = []
     for members in seed_groups(runs):
         config = runs[members[0]].config
         model = config.get("model")
         kind = "cnn" if model == "custom_cnn" else "tl" if model in TL_MODELS else None
-        if kind is None or runs[members[0]].metrics.get("task", config.get("task")) != "dx":
-            continue
-        arms = found.setdefault((recipe_of(config), config.get("image_size")), {})
+        if kind is not None and runs[members[0]].metrics.get("task", config.get("task")) == "dx":
+            groups.append((kind, (recipe_of(config), config.get("image_size")), config, members))
+    differ: dict[tuple[str, Any], set[str]] = {}
+    for kind, setting, config, _ in groups:
+        for other_kind, other_setting, other, _ in groups:
+            if other_kind == kind and other_setting == setting:
+                fields = (set(config) | set(other)) - NOT_RECIPE - NOT_LABELLED - {"recipe", "pretrained"}
+                differ.setdefault(setting, set()).update(k for k in fields if config.get(k) != other.get(k))
+    found: dict[tuple[str, Any, str], dict[str, list[int]]] = {}
+    for kind, setting, config, members in groups:
+        variant = ", ".join(f"{k}={config.get(k)}" for k in sorted(differ[setting]))
+        arms = found.setdefault((*setting, variant), {})
         if len(members) > len(arms.get(kind, [])):
             arms[kind] = members
     rank = {r: i for i, r in enumerate(RECIPE_ORDER)}
@@ -176,7 +191,8 @@ def table4_by_recipe(runs: Sequence[RunRecord], frame: pd.DataFrame, *, cnn: Cou
 
     Returns:
         Columns :data:`COLUMNS`: the cost rows (``recipe`` ``any``), then per setting
-        (recipe ``paper`` first, then ``strong``) the accuracy of each model in % (``ours``
+        (recipe ``paper`` first, then ``strong``; a recipe run with other fields changed too
+        is its own setting, ``strong (class_balance=sqrt, epochs=40)``) the accuracy of each model in % (``ours``
         the mean, ``ours_std`` the sample std, ``n_seeds``) and the difference between
         them; empty (no rows) when no run is a ``custom_cnn`` or ResNet50 on the dx task.
         ``flag`` marks a printed value that disagrees with the arithmetic or with ours
@@ -184,10 +200,10 @@ def table4_by_recipe(runs: Sequence[RunRecord], frame: pd.DataFrame, *, cnn: Cou
     """
     settings = _settings(runs)
     rows = _cost_rows(cnn, tl) if settings else []
-    for (recipe, size), arms in settings.items():
+    for (recipe, size, variant), arms in settings.items():
         cnn_arm = _arm(runs, frame, arms["cnn"]) if "cnn" in arms else None
         tl_arm = _arm(runs, frame, arms["tl"]) if "tl" in arms else None
-        rows += _accuracy_rows(recipe, size, cnn_arm, tl_arm)
+        rows += _accuracy_rows(f"{recipe} ({variant})" if variant else recipe, size, cnn_arm, tl_arm)
     table: pd.DataFrame = pd.DataFrame(rows, columns=COLUMNS).astype({"n_seeds": "Int64"})
     return table
 

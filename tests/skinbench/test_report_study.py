@@ -388,3 +388,28 @@ def test_the_report_keeps_every_runs_records_and_remakes_itself_from_them(study:
 def test_no_records_leaves_no_runs_folder(study: dict[str, Any], tmp_path: Path) -> None:
     build_report([study["root"] / "paper"], tmp_path / "out", speed=None, records=False)
     assert (tmp_path / "out" / "report.md").is_file() and not (tmp_path / "out" / "runs").exists()
+
+
+def test_table4_by_recipe_keeps_a_changed_recipe_apart_and_pairs_like_with_like() -> None:
+    from skinbench.cost import Counts
+
+    def run(name: str, model: str, seed: int, **changes: Any) -> RunRecord:
+        record = _record(name, model, "strong", seed)
+        record.config.update(changes)
+        return record
+
+    runs = [
+        run("c0", "custom_cnn", 0),
+        run("c1", "custom_cnn", 1),
+        run("k0", "custom_cnn", 0, epochs=40, class_balance="sqrt"),
+        run("k1", "custom_cnn", 1, epochs=40, class_balance="sqrt"),
+        run("t0", "resnet50_tl", 0),
+    ]
+    frame = pd.DataFrame({"run": [r.name for r in runs], "accuracy": [0.60, 0.62, 0.74, 0.76, 0.70], "note": ""})
+    counts = Counts(params=1, trainable=1, macs=10, flops=20, macs_torchvision=10, macs_paper=10, coverage=1.0)
+    t = table4_by_recipe(runs, frame, cnn=counts, tl=counts).set_index(["recipe", "quantity", "unit"])
+    plain, tuned = t.loc["strong (class_balance=None, epochs=15)"], t.loc["strong (class_balance=sqrt, epochs=40)"]
+    assert plain.loc[("Custom CNN accuracy", "%"), "ours"] == pytest.approx(61.0)
+    assert plain.loc[("ResNet50 + TL accuracy", "%"), "ours"] == pytest.approx(70.0)  # same schedule: paired
+    assert tuned.loc[("Custom CNN accuracy", "%"), "ours"] == pytest.approx(75.0)
+    assert math.isnan(tuned.loc[("ResNet50 + TL accuracy", "%"), "ours"])  # no ResNet50 run of that variant
