@@ -99,7 +99,7 @@ def _settings(runs: Sequence[RunRecord]) -> dict[tuple[str, Any, str], dict[str,
     for kind, setting, config, _ in groups:
         for other_kind, other_setting, other, _ in groups:
             if other_kind == kind and other_setting == setting:
-                fields = (set(config) | set(other)) - NOT_RECIPE - NOT_LABELLED - {"recipe", "pretrained"}
+                fields = (set(config) | set(other)) - NOT_RECIPE - NOT_LABELLED
                 differ.setdefault(setting, set()).update(k for k in fields if config.get(k) != other.get(k))
     found: dict[tuple[str, Any, str], dict[str, list[int]]] = {}
     for kind, setting, config, members in groups:
