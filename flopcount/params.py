@@ -2,51 +2,69 @@
 
 Quantized modules (``torch.ao.nn.quantized``) keep their weights packed in C++ objects,
 not in ``nn.Parameter`` tensors, so ``model.parameters()`` misses them: a static int8
-network would have no parameters at all. :func:`packed_numel` reads the sizes of a
-module's own packed weights (and biases) from the module's accessors, without copying
-anything into the model; they count as parameters, never as trainable ones.
+network would have no parameters at all. :func:`packed_sizes` reads the sizes of every
+module's own packed weights (and biases); they count as parameters, never as trainable
+ones.
 
-Reading them unpacks the weights (a copy, about a millisecond for a 512-channel 3 x 3
-convolution), and one profile needs each module's sizes several times (its parameters,
-the model's total, whether its formula adds a bias): inside :func:`unpacking_once`, as
-:func:`flopcount.profile` runs, each module is unpacked once.
+The packed objects have no cheaper accessor than unpacking (``bias()`` and
+``quantized::conv2d_unpack_sizes`` unpack too): a copy of the weight, about 5 ms for a
+512-channel 3 x 3 per-channel convolution with the x86 engine. So the sizes are read
+once per packed object and kept, weakly, by that object: a packed object is never
+changed in place (``set_weight_bias`` packs a new one), and a second profile of the
+same quantized model unpacks nothing.
 """
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
+import threading
+import weakref
+from typing import Any
 
 from torch import nn
 
-_SIZES: list[dict[int, tuple[nn.Module, int, int | None]]] = []  # the innermost unpacking_once block's memo
+# id(packed object) -> (weak reference to it, its sizes); an entry leaves with its object
+_SIZES: dict[int, tuple[weakref.ref[Any], tuple[int, int | None]]] = {}
+_SIZES_LOCK = threading.Lock()
 
 
-@contextlib.contextmanager
-def unpacking_once() -> Iterator[None]:
-    """Within the block, each quantized module's packed weights are unpacked at most once."""
-    _SIZES.append({})
+def _cached(packed: Any) -> tuple[int, int | None] | None:
+    with _SIZES_LOCK:
+        entry = _SIZES.get(id(packed))
+    return entry[1] if entry is not None and entry[0]() is packed else None
+
+
+def _keep(packed: Any, sizes: tuple[int, int | None]) -> None:
+    key = id(packed)
+
+    def forget(_: weakref.ref[Any]) -> None:
+        with _SIZES_LOCK:
+            if key in _SIZES and _SIZES[key][0]() is None:
+                del _SIZES[key]
+
     try:
-        yield
-    finally:
-        _SIZES.pop()
+        ref = weakref.ref(packed, forget)
+    except TypeError:  # not weakly referable: not kept
+        return
+    with _SIZES_LOCK:
+        _SIZES[key] = (ref, sizes)
 
 
-def _packed_sizes(module: nn.Module) -> tuple[int, int | None]:
-    """``(weight numel, bias numel or None)`` of a module with ``_weight_bias()`` (it unpacks)."""
-    memo = _SIZES[-1] if _SIZES else None
-    if memo is not None and id(module) in memo:
-        return memo[id(module)][1:]
+def _packed_object(module: nn.Module) -> Any:
+    """The C++ object holding ``module``'s packed weights (conv or ``LinearPackedParams``)."""
+    packed = getattr(module, "_packed_params", None)
+    return packed if packed is not None and not isinstance(packed, nn.Module) else None
+
+
+def _packed_weight_bias(module: nn.Module) -> tuple[int, int | None]:
+    """``(weight numel, bias numel or None)`` of a module with ``_weight_bias()``; unpacks once per object."""
+    packed = _packed_object(module)
+    if packed is not None and (cached := _cached(packed)) is not None:
+        return cached
     weight, bias = module._weight_bias()  # type: ignore[operator]  # quantized modules define it
     sizes = (int(weight.numel()), None if bias is None else int(bias.numel()))
-    if memo is not None:
-        memo[id(module)] = (module, *sizes)  # the module is kept alive, so its id stays its own
+    if packed is not None:
+        _keep(packed, sizes)
     return sizes
-
-
-def _weight_bias_numel(module: nn.Module) -> int:
-    weight, bias = _packed_sizes(module)
-    return weight + (bias or 0)
 
 
 def has_packed_bias(module: nn.Module) -> bool:
@@ -58,11 +76,14 @@ def has_packed_bias(module: nn.Module) -> bool:
         (True, False)
     """
     packed = getattr(module, "_packed_params", None)
-    return _packed_sizes(packed if isinstance(packed, nn.Module) else module)[1] is not None
+    return _packed_weight_bias(packed if isinstance(packed, nn.Module) else module)[1] is not None
 
 
 def packed_numel(module: nn.Module) -> int:
     """Size of ``module``'s own packed (quantized) weights and biases; 0 for other modules.
+
+    A linear layer's weights live in its ``_packed_params`` child (a
+    ``LinearPackedParams``), as in its ``state_dict``.
 
     Example:
         >>> import torch
@@ -77,13 +98,26 @@ def packed_numel(module: nn.Module) -> int:
         return sum(int(t.numel()) for t in tensors)
     packed = getattr(module, "_packed_params", None)
     if hasattr(module, "_weight_bias") and not isinstance(packed, nn.Module):
-        return _weight_bias_numel(module)  # conv (packed object) or LinearPackedParams itself
+        weight, bias = _packed_weight_bias(module)  # conv (packed object) or LinearPackedParams itself
+        return weight + (bias or 0)
     return 0
+
+
+def packed_sizes(root: nn.Module) -> dict[int, int]:
+    """``id(module) -> numel`` of the packed weights of every quantized module under ``root``.
+
+    Example:
+        >>> import torch
+        >>> model = torch.nn.Sequential(torch.ao.nn.quantized.Linear(4, 3), torch.nn.ReLU())
+        >>> sizes = packed_sizes(model)
+        >>> sizes[id(model[0]._packed_params)], id(model[0]) in sizes
+        (15, False)
+    """
+    return {id(module): numel for module in root.modules() if (numel := packed_numel(module))}
 
 
 def parameter_counts(model: nn.Module) -> tuple[int, int]:
     """``(total, trainable)``: unique parameter tensors plus packed weights (never trainable)."""
     params = list(model.parameters())
-    packed = sum(packed_numel(module) for module in model.modules())
-    total = sum(p.numel() for p in params) + packed
+    total = sum(p.numel() for p in params) + sum(packed_sizes(model).values())
     return total, sum(p.numel() for p in params if p.requires_grad)

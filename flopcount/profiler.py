@@ -27,7 +27,7 @@ from flopcount.capture import capture_dispatch, capture_fx
 from flopcount.conventions import Convention, get_convention
 from flopcount.errors import CaptureLimitation, InputMismatchError, ShapeMismatchError
 from flopcount.formulas.moe import HF_EXPERTS, MOE_MODES
-from flopcount.params import parameter_counts, unpacking_once
+from flopcount.params import parameter_counts
 from flopcount.records import CaptureInfo, LayerRecord
 from flopcount.result import Profile
 from flopcount.values import tensor_shapes, tensors_in
@@ -97,9 +97,8 @@ def profile(
 
 
 def _profile(model: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any], conv: Convention, moe: str) -> Profile:
-    with unpacking_once():  # quantized weights: unpacked once for their sizes, however often asked
-        records, capture = _capture_records(model, args, kwargs, moe)
-        return _assemble(model, tuple(records), capture, conv, tuple(tensor_shapes((args, kwargs))))
+    records, capture = _capture_records(model, args, kwargs, moe)
+    return _assemble(model, tuple(records), capture, conv, tuple(tensor_shapes((args, kwargs))))
 
 
 def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:

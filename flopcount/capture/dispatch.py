@@ -35,7 +35,7 @@ from flopcount.capture.recorder import OpRecorder, aten_records
 from flopcount.formulas.moe import HF_EXPERTS, ROUTED_NOTE
 from flopcount.leaf_shapes import leaf_fallback_output, rule_output
 from flopcount.meta import numpy_guard, to_meta
-from flopcount.params import packed_numel
+from flopcount.params import packed_sizes
 from flopcount.records import LayerRecord
 from flopcount.virtual import VirtualSpace, input_device, quiet_fake_kernels, real_clone, virtual_clone
 
@@ -86,7 +86,7 @@ def capture_dispatch(
     clone.eval()
     recorder = OpRecorder(
         params={id(p): p.numel() for p in clone.parameters()},
-        packed={id(m): n for m in clone.modules() if (n := packed_numel(m))},
+        packed=packed_sizes(clone),
         runner=None if space is None else space.run,
         guarded=not real,
     )

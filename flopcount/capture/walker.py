@@ -29,7 +29,7 @@ from flopcount.errors import CaptureLimitation, ShapeMismatchError
 from flopcount.formulas.registry import OpCall, lookup, target_name
 from flopcount.leaf_shapes import function_output_of, module_output_of
 from flopcount.meta import META, module_meta_forward, on_meta, to_meta
-from flopcount.params import packed_numel
+from flopcount.params import packed_sizes
 from flopcount.records import ZERO, LayerRecord
 from flopcount.shapes import call_target
 from flopcount.values import compute_dtype, tensor_bytes, tensor_shapes, tensors_in, to_info
@@ -81,6 +81,7 @@ class GraphWalker:
         self._env: dict[fx.Node, Any] = {}
         self._param_of: dict[fx.Node, nn.Parameter] = {}
         self._seen_params: set[int] = set()
+        self._packed = packed_sizes(model)
         self._records: list[LayerRecord] = []
 
     # ------------------------------------------------------------------ the tracer's side
@@ -204,7 +205,7 @@ class GraphWalker:
         for sub in module.modules() if module is not None else ():
             if id(sub) not in self._seen_params:  # packed (quantized) weights, once per module
                 self._seen_params.add(id(sub))
-                total += packed_numel(sub)
+                total += self._packed.get(id(sub), 0)
         return total
 
 

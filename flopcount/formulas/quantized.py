@@ -54,10 +54,6 @@ _FUSED_EXTRA: dict[type, int] = {
 }
 
 
-def _has_bias(module: nn.Module) -> bool:
-    return has_packed_bias(module)  # bias() would unpack the weights again
-
-
 @register_formula(*_CONVS, *_DYNAMIC_CONVS, family="conv", dtype="int8")
 def quantized_conv(call: OpCall) -> Count:
     """Quantized ``ConvNd``/``ConvTransposeNd`` (and fused ``ConvReLU``/``ConvAdd``)."""
@@ -69,7 +65,7 @@ def quantized_conv(call: OpCall) -> Count:
     else:
         weight = (module.out_channels, module.in_channels // groups, *kernel)
     count = conv_count(
-        call.tensors[0].shape, weight, call.out.shape, transposed=bool(module.transposed), bias=_has_bias(module)
+        call.tensors[0].shape, weight, call.out.shape, transposed=bool(module.transposed), bias=has_packed_bias(module)
     )
     return count + Count(0, _FUSED_EXTRA.get(type(module), 0) * math.prod(call.out.shape))
 
@@ -78,7 +74,7 @@ def quantized_conv(call: OpCall) -> Count:
 def quantized_linear(call: OpCall) -> Count:
     """Quantized ``Linear`` (static and dynamic; fused ``LinearReLU`` ...)."""
     module: Any = call.module_as(nn.Module)
-    count = linear_count(call.tensors[0].shape, module.in_features, module.out_features, bias=_has_bias(module))
+    count = linear_count(call.tensors[0].shape, module.in_features, module.out_features, bias=has_packed_bias(module))
     return count + Count(0, _FUSED_EXTRA.get(type(module), 0) * math.prod(call.out.shape))
 
 

@@ -132,6 +132,35 @@ def test_static_int8_model_has_the_macs_of_its_float_source():
     assert result.using("torchvision").total_macs == result.total_macs
 
 
+def test_packed_weights_are_unpacked_once_per_packed_object(monkeypatch):
+    import gc
+
+    import torch.ao.nn.quantized as nnq
+
+    from flopcount import params
+
+    int8 = _static_int8()
+    x = torch.randn(1, 3, 8, 8)
+    unpacked: list[str] = []
+    for cls in (nnq.Conv2d, nnq.modules.linear.LinearPackedParams):  # ConvReLU2d inherits the first
+        original = cls._weight_bias
+        monkeypatch.setattr(cls, "_weight_bias", lambda self, f=original: unpacked.append(type(self).__name__) or f(self))
+    first = profile(int8, x)
+    assert sorted(unpacked) == ["Conv2d", "ConvReLU2d", "LinearPackedParams"]  # once each, for params and the bias FLOPs
+    unpacked.clear()
+    assert profile(int8, x).to_dict() == first.to_dict() and unpacked == []
+    # new weights are a new packed object: read again, and the bias that went away is gone from the count
+    weight, _ = int8.conv._weight_bias()
+    int8.conv.set_weight_bias(weight, None)
+    unpacked.clear()
+    without_bias = profile(int8, x)
+    assert unpacked == ["ConvReLU2d"] and without_bias.total_params == first.total_params - 8
+    kept = len(params._SIZES)
+    del int8, first, without_bias
+    gc.collect()
+    assert len(params._SIZES) < kept  # entries leave with their packed objects
+
+
 def test_dynamic_int8_linear_and_lstm():
     source = nn.Sequential(nn.Linear(8, 4), nn.LSTM(4, 6, num_layers=2))
     int8 = tq.quantize_dynamic(source, {nn.Linear, nn.LSTM}, dtype=torch.qint8)
