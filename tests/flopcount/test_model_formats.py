@@ -144,9 +144,11 @@ def test_packed_weights_are_unpacked_once_per_packed_object(monkeypatch):
     unpacked: list[str] = []
     for cls in (nnq.Conv2d, nnq.modules.linear.LinearPackedParams):  # ConvReLU2d inherits the first
         original = cls._weight_bias
-        monkeypatch.setattr(cls, "_weight_bias", lambda self, f=original: unpacked.append(type(self).__name__) or f(self))
+        counting = lambda self, f=original: unpacked.append(type(self).__name__) or f(self)  # noqa: E731
+        monkeypatch.setattr(cls, "_weight_bias", counting)
     first = profile(int8, x)
-    assert sorted(unpacked) == ["Conv2d", "ConvReLU2d", "LinearPackedParams"]  # once each, for params and the bias FLOPs
+    # once each, for the parameters and the bias FLOPs
+    assert sorted(unpacked) == ["Conv2d", "ConvReLU2d", "LinearPackedParams"]
     unpacked.clear()
     assert profile(int8, x).to_dict() == first.to_dict() and unpacked == []
     # new weights are a new packed object: read again, and the bias that went away is gone from the count
