@@ -179,6 +179,8 @@ def _quantized_dtype(args: tuple[Any, ...], kwargs: dict[str, Any]) -> torch.dty
 
 def module_output_of(module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     """Output of a leaf module on meta values: quantized rules first, else :func:`flopcount.shapes.module_output`."""
+    if HF_EXPERTS.matches(type(module)):  # routing reads weight values; the output is shaped as its input
+        return leaf_fallback_output(module, args, kwargs)
     rule = LEAF_MODULE_RULES.get(type(module))
     if rule is not None:
         try:

@@ -167,16 +167,21 @@ def _capture_records(
         return _routed_run(model, args, kwargs)
     try:
         return capture_fx(model, args, kwargs, moe=moe), CaptureInfo("fx")
-    except (ShapeMismatchError, InputMismatchError):
+    except InputMismatchError:
         raise
-    except Exception as exc:  # fx cannot trace this model: fall back, and say why
+    except ShapeMismatchError as exc:  # the inputs do not fit, or a meta kernel refuses what fake tensors pass
+        mismatch: ShapeMismatchError | None = exc
         reason = _reason(exc)
+    except Exception as exc:  # fx cannot trace this model: fall back, and say why
+        mismatch, reason = None, _reason(exc)
     try:
         return _virtual_run(model, args, kwargs, moe), CaptureInfo("dispatch", reason)
     except CaptureLimitation as exc:
         failure: Exception = exc
     except Exception as exc:  # a shape error, or a fake kernel stricter than the real one
         failure = exc
+    if mismatch is not None:
+        raise mismatch from None  # fx's message names the layer the inputs stop fitting
     if not _all_real(args, kwargs):
         if isinstance(failure, CaptureLimitation):
             raise CaptureLimitation(

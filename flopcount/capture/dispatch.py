@@ -1,7 +1,7 @@
 """The dispatch capture path: run a private copy of the model under the op recorder.
 
-Used when fx cannot trace the model (``*args``/``**kwargs`` forwards, item assignment
-into a tensor, value-dependent control flow, TorchScript). Two runs, in this order:
+Used when fx cannot trace the model (``*args`` forwards, value-dependent control flow,
+TorchScript, a meta kernel stricter than the fake one). Two runs, in this order:
 
 * virtual (``real=False``): a copy whose parameters and buffers are fake tensors
   (:mod:`flopcount.virtual`), run on the example inputs as they are: real inputs stay

@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import inspect
+import operator
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -93,9 +94,11 @@ def bind_inputs(
     concrete: dict[str, Any] = {}
     for name, value in bound.arguments.items():
         kind = signature.parameters[name].kind
-        if kind in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD):
+        if kind is inspect.Parameter.VAR_POSITIONAL:
             raise CaptureLimitation(f"forward takes *{name}; fx needs named inputs")
-        (tensors if is_tensor_tree(value) else concrete)[name] = value
+        # extra keyword inputs are passed by name, as the user passes them (ShapeTracer.create_args_for_root)
+        for key, item in value.items() if kind is inspect.Parameter.VAR_KEYWORD else [(name, value)]:
+            (tensors if is_tensor_tree(item) else concrete)[key] = item
     return tensors, concrete
 
 
@@ -160,6 +163,28 @@ class ShapeTracer(fx.Tracer):
         with own_class_patches(root):
             return super().trace(root, concrete_args)
 
+    def create_args_for_root(
+        self, root_fn: Callable[..., Any], is_module: bool, concrete_args: Any = None
+    ) -> tuple[Any, list[Any]]:
+        """Placeholders for the example inputs; a forward taking ``*args``/``**kwargs`` is called by keyword.
+
+        fx maps placeholders to the parameters of the innermost function behind
+        ``functools.wraps`` but calls the outer one positionally, which breaks decorated
+        forwards (Hugging Face models: ``co_varnames is too small``, or ``**kwargs``
+        becoming a proxy); calling ``forward(root, name=value, ...)`` is what a user does.
+        """
+        flags = getattr(getattr(root_fn, "__code__", None), "co_flags", 0)
+        if not is_module or not flags & (inspect.CO_VARARGS | inspect.CO_VARKEYWORDS):
+            return super().create_args_for_root(root_fn, is_module, concrete_args)
+        names = self.walker.input_names
+        fixed = dict(concrete_args or {})
+        placeholders = [self.create_proxy("placeholder", name, (), {}) for name in names]
+
+        def by_keyword(root: nn.Module, *values: Any) -> Any:
+            return root_fn(root, **dict(zip(names, values)), **fixed)
+
+        return by_keyword, [self.root, *placeholders]
+
     def getattr(self, attr: str, attr_val: Any, parameter_proxy_cache: dict[str, Any]) -> Any:  # noqa: D102
         if _PASS_THROUGH.get():
             return attr_val
@@ -184,7 +209,10 @@ class ShapeTracer(fx.Tracer):
             if name is None:
                 name = self._buffer_names[id(a)] = self.walker.add_constant(a)
             return self.create_node("get_attr", name, (), {})
-        return super().create_arg(a)
+        try:
+            return super().create_arg(a)
+        except NotImplementedError:  # an object fx has no graph form for (a cache made in forward)
+            return self.create_node("get_attr", self.walker.add_constant(a), (), {})
 
     def call_module(  # noqa: D102
         self, m: nn.Module, forward: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
@@ -239,6 +267,11 @@ class ShapeProxy(fx.Proxy):
             # fx.Proxy gains __getitem__ at runtime (torch/fx/proxy.py's magic methods).
             return iter([self[i] for i in range(len(value))])  # type: ignore[index]
         return super().__iter__()
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        # A node like any other: the walker runs it on the meta value in graph order, and
+        # the copy it makes is recorded with its aten formulas (as on the dispatch path).
+        self.tracer.create_proxy("call_function", operator.setitem, (self, key, value), {})
 
     def __bool__(self) -> bool:
         value = self._value()

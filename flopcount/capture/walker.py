@@ -76,7 +76,7 @@ class GraphWalker:
         self._inputs = inputs
         self._stepping = stepping
         self._modules = dict(model.named_modules())
-        self._constants: dict[str, torch.Tensor] = {}
+        self._constants: dict[str, Any] = {}
         self._pending: collections.deque[fx.Node] = collections.deque()
         self._env: dict[fx.Node, Any] = {}
         self._param_of: dict[fx.Node, nn.Parameter] = {}
@@ -85,10 +85,19 @@ class GraphWalker:
         self._records: list[LayerRecord] = []
 
     # ------------------------------------------------------------------ the tracer's side
-    def add_constant(self, tensor: torch.Tensor) -> str:
-        """Keep a tensor that is neither a parameter nor a buffer; returns its get_attr name."""
+    @property
+    def input_names(self) -> tuple[str, ...]:
+        """Names of the example inputs that become placeholders, in ``forward``'s order."""
+        return tuple(self._inputs)
+
+    def add_constant(self, value: Any) -> str:
+        """Keep a value for a get_attr node; returns its name.
+
+        A tensor that is neither a parameter nor a buffer, or an object fx has no graph
+        form for (a cache made in ``forward``).
+        """
         name = f"<constant {len(self._constants)}>"
-        self._constants[name] = tensor
+        self._constants[name] = value
         return name
 
     def enqueue(self, node: fx.Node) -> None:

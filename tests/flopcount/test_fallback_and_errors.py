@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import pytest
 import torch
 from torch import nn
@@ -113,6 +115,76 @@ def test_untraceable_forward_falls_back_to_the_virtual_dispatch_path():
     assert "CaptureLimitation" in result.capture.reason
     assert result.total_macs == 2 * 36 * 4 * 27
     assert {r.name for r in result.layers if r.macs} == {"conv"}
+
+
+class _Cache:
+    """A plain object made in ``forward`` that fx has no graph form for (like transformers' caches)."""
+
+    def __init__(self):
+        self.keys: list[torch.Tensor] = []
+
+    def update(self, key):
+        self.keys.append(key)
+        return torch.cat(self.keys, dim=1)
+
+
+def _by_keyword(forward):
+    @functools.wraps(forward)
+    def wrapper(self, *args, **kwargs):  # as transformers' decorators: the code takes *args, **kwargs
+        kwargs.setdefault("scale", 2.0)
+        return forward(self, *args, **kwargs)
+
+    return wrapper
+
+
+class KeywordForward(nn.Module):
+    """A decorated ``forward`` with ``**kwargs``, item assignment and a cache object, all input-only."""
+
+    def __init__(self):
+        super().__init__()
+        self.proj = nn.Linear(8, 8)
+        self.head = nn.Linear(8, 2)
+
+    @_by_keyword
+    def forward(self, x, mask=None, scale=1.0, **kwargs):
+        cache = _Cache()
+        hidden = cache.update(self.proj(x) * scale)
+        out = torch.zeros_like(hidden)
+        out[:, :2] = hidden[:, :2]  # item assignment on a traced tensor
+        if mask is not None:
+            out = out * mask
+        return self.head(out + kwargs.get("bias", 0)), cache
+
+
+def test_decorated_keyword_forward_item_assignment_and_caches_trace_with_fx():
+    model = KeywordForward()
+    x = torch.randn(1, 4, 8)
+    result = profile(model, x, mask=torch.ones(1, 4, 1), bias=torch.ones(8))
+    assert result.capture.method == "fx", result.capture.reason
+    assert result.total_macs == 4 * 8 * 8 + 4 * 8 * 2
+    # the decorator ran (scale 2.0: one multiply per element) and the extra keyword input was passed by name
+    assert [r.type for r in result.layers if r.flops and r.family == "elementwise"] == ["mul", "mul", "add"]
+    assert any(r.type == "setitem" for r in result.layers)
+    from flopcount.capture import capture_dispatch
+
+    inputs = {"mask": torch.ones(1, 4, 1), "bias": torch.ones(8)}
+    dispatched = capture_dispatch(model, (x,), inputs, real=False)
+    assert sum(r.macs for r in dispatched) == result.total_macs
+    assert sum(r.flops for r in dispatched) == result.total_flops
+
+
+def test_fx_shape_mismatch_falls_back_when_the_fake_run_fits(monkeypatch):
+    import flopcount.profiler as profiler
+
+    def refuses(*args, **kwargs):  # a meta kernel stricter than the fake one (e.g. a bf16-only grouped matmul)
+        raise ShapeMismatchError("input shapes stop fitting at layer '0' (Linear): meta refuses")
+
+    monkeypatch.setattr(profiler, "capture_fx", refuses)
+    result = profile(nn.Sequential(nn.Linear(4, 3)), torch.randn(2, 4))
+    assert result.capture.method == "dispatch" and "meta refuses" in result.capture.reason
+    assert result.total_macs == 24
+    with pytest.raises(ShapeMismatchError, match="meta refuses"):  # both fail: fx's message, which names the layer
+        profile(nn.Sequential(nn.Linear(4, 3)), torch.randn(2, 5))
 
 
 def test_dispatch_path_counts_per_module():
