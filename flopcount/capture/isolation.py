@@ -60,19 +60,22 @@ class ModuleState:
         >>> state = ModuleState(net)
         >>> net.cache = {"x": 1}
         >>> net._buffers["extra"] = torch.zeros(1)
+        >>> handle = net.register_forward_hook(lambda *args: None)
         >>> state.restore()
-        >>> hasattr(net, "cache"), list(net._buffers)
-        (False, [])
+        >>> hasattr(net, "cache"), list(net._buffers), len(net._forward_hooks)
+        (False, [], 0)
     """
 
     def __init__(self, model: nn.Module) -> None:
-        self._saved: list[tuple[nn.Module, dict[str, Any], list[tuple[Any, Any]]]] = []
+        self._saved: list[tuple[nn.Module, dict[str, Any], list[tuple[Any, Any | None]]]] = []
         for module in model.modules():
             attrs = vars(module)
+            # an empty container is kept as None (most are hook dicts; one may be filled while
+            # tracing, as transformers installs its output-capturing hooks on the first call)
             containers = [
-                (value, _shallow(value))
-                for name, value in attrs.items()
-                if isinstance(value, _CONTAINERS) and (value or "hook" not in name)  # hooks: empty, never run
+                (value, _shallow(value) if value else None)
+                for value in attrs.values()
+                if isinstance(value, _CONTAINERS)
             ]
             self._saved.append((module, attrs.copy(), containers))
 
@@ -86,7 +89,10 @@ class ModuleState:
                 if current.get(name, _MISSING) is not value:
                     current[name] = value
             for container, saved in containers:
-                if not _same_items(container, saved):
+                if saved is None:
+                    if container:
+                        container.clear()
+                elif not _same_items(container, saved):
                     _put_back(container, saved)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -171,3 +173,16 @@ def test_a_model_already_run_with_library_hooks_profiles():
     assert len(model.layers[0]._forward_hooks) == 1  # the user's model keeps its own hooks
     with torch.no_grad():
         assert torch.equal(model(x), expected)
+
+
+def test_hooks_a_library_installs_while_profiling_are_removed():
+    model = CapturingHooks().eval()
+    x = torch.randn(2, 4)
+    twin = copy.deepcopy(model)
+    result = profile(model, x)  # the model never ran: tracing its forward installs the hooks
+    assert result.total_macs == 2 * 2 * 4 * 4
+    assert [len(layer._forward_hooks) for layer in model.layers] == [0, 0]
+    assert not hasattr(model, "_output_capturing_hooks_installed")
+    with torch.no_grad():
+        assert torch.equal(model(x), twin(x))
+    assert [len(layer._forward_hooks) for layer in model.layers] == [1, 1]  # installed once, by the real call
