@@ -219,6 +219,8 @@ class ShapeTracer(fx.Tracer):
     ) -> Any:
         if _PASS_THROUGH.get():
             return forward(*args, **kwargs)
+        if self.submodule_paths is not None and m not in self.submodule_paths:
+            return m.forward(*args, **kwargs)  # a module outside the model (a shared activation): its ops, inline
         # Trace m.forward itself: going through m.__call__ would run the user's hooks.
         return super().call_module(m, m.forward, args, kwargs)
 
@@ -252,6 +254,9 @@ class ShapeProxy(fx.Proxy):
         if name in _CONCRETE_TENSOR_ATTRS:
             value = self._value()
             if isinstance(value, torch.Tensor):
+                if name in ("device", "is_cuda"):  # the values are meta; the model's tensors are where its inputs are
+                    device = self.tracer.walker.device
+                    return device if name == "device" else device.type == "cuda"
                 return getattr(value, name)
         return super().__getattr__(name)
 

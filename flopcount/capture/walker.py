@@ -74,6 +74,7 @@ class GraphWalker:
     ) -> None:
         self._model = model
         self._inputs = inputs
+        self.device = _inputs_device(inputs)
         self._stepping = stepping
         self._modules = dict(model.named_modules())
         self._constants: dict[str, Any] = {}
@@ -153,6 +154,12 @@ class GraphWalker:
         return to_meta(value)
 
     def _run_node(self, node: fx.Node, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        if self.device.type != "meta":  # the model sees its inputs' device; its values here stay on meta
+            if node.op == "call_method" and node.target in ("cpu", "cuda"):
+                return args[0]
+            args, kwargs = _onto_meta(
+                args, kwargs, self.device, method=node.target if node.op == "call_method" else None
+            )
         module = self._modules[str(node.target)] if node.op == "call_module" else None
         target = _target(node, module)
         inputs = tensors_in(args) + tensors_in(kwargs) if kwargs else tensors_in(args)
@@ -216,6 +223,33 @@ class GraphWalker:
                 self._seen_params.add(id(sub))
                 total += self._packed.get(id(sub), 0)
         return total
+
+
+def _onto_meta(
+    args: tuple[Any, ...], kwargs: dict[str, Any], device: torch.device, method: Any = None
+) -> tuple[Any, Any]:
+    """``args``/``kwargs`` with ``device`` (as a ``torch.device``, or a string where a device goes) made ``meta``."""
+    meta = torch.device("meta")
+
+    def swap(value: Any) -> Any:
+        return meta if isinstance(value, torch.device) and value == device else value
+
+    args = fx.node.map_aggregate(args, swap)
+    if method == "to" and len(args) > 1 and isinstance(args[1], str) and torch.device(args[1]) == device:
+        args = (args[0], meta, *args[2:])
+    if kwargs:
+        kwargs = dict(fx.node.map_aggregate(kwargs, swap))
+        if isinstance(kwargs.get("device"), str) and torch.device(kwargs["device"]) == device:
+            kwargs["device"] = meta
+    return args, kwargs
+
+
+def _inputs_device(inputs: dict[str, Any]) -> torch.device:
+    """Where the example inputs are (``meta`` when they are all meta, as from ``input_shape``)."""
+    for tensor in tensors_in(inputs):
+        if tensor.device.type != "meta":
+            return tensor.device
+    return torch.device("meta")
 
 
 def _target(node: fx.Node, module: nn.Module | None) -> Any:

@@ -173,6 +173,32 @@ def test_decorated_keyword_forward_item_assignment_and_caches_trace_with_fx():
     assert sum(r.flops for r in dispatched) == result.total_flops
 
 
+_SHARED_ACTIVATION = nn.SiLU()  # a module outside every model, as transformers' ACT2FN table
+
+
+class DeviceAware(nn.Module):
+    """Builds a mask on its input's device, branches on its values, moves tensors to that device."""
+
+    def __init__(self):
+        super().__init__()
+        self.proj = nn.Linear(8, 8)
+
+    def forward(self, x):
+        mask = torch.ones(x.shape[0], x.shape[1], device=x.device)
+        hidden = _SHARED_ACTIVATION(self.proj(x)).to(x.device).cpu()
+        if mask.all():  # input-only: a real value when the inputs are real
+            return hidden.to("cpu")
+        return hidden * mask[..., None]
+
+
+def test_input_device_values_and_shared_modules_trace_with_fx():
+    result = profile(DeviceAware(), torch.randn(2, 3, 8))
+    assert result.capture.method == "fx" and not result.capture.real_forward, result.capture.reason
+    assert result.total_macs == 2 * 3 * 8 * 8
+    silu = profile(nn.SiLU(), torch.randn(2, 3, 8)).total_flops  # the same formula, as a leaf module
+    assert [(r.type, r.flops) for r in result.layers if r.family == "activation"] == [("silu", silu)]
+
+
 def test_fx_shape_mismatch_falls_back_when_the_fake_run_fits(monkeypatch):
     import flopcount.profiler as profiler
 
