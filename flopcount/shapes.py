@@ -246,6 +246,14 @@ def _sdpa(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, *args: An
     return meta_empty((*batch, query.shape[-2], value.shape[-1]), query.dtype)
 
 
+def _grid_sample(x: torch.Tensor, grid: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
+    # on meta, torch runs grid_sampler's Python decomposition: ~60 ms a call at RAFT's sizes
+    spatial = x.dim() - 2
+    if spatial not in (2, 3) or grid.dim() != x.dim() or grid.shape[-1] != spatial or grid.shape[0] != x.shape[0]:
+        raise _NoRule  # let torch's own checks speak
+    return meta_empty((x.shape[0], x.shape[1], *grid.shape[1:-1]), x.dtype)
+
+
 def _expand(x: torch.Tensor, *sizes: Any) -> torch.Tensor:
     if len(sizes) == 1 and isinstance(sizes[0], (tuple, list, torch.Size)):
         sizes = tuple(sizes[0])
@@ -348,6 +356,7 @@ FUNCTION_SHAPE_RULES: dict[Any, ShapeRule] = {
     "Tensor.size": _size,
     operator.getitem: _getitem,
     F.scaled_dot_product_attention: _sdpa,
+    F.grid_sample: _grid_sample,
     "Tensor.expand": _expand,
 }
 

@@ -59,7 +59,7 @@ def capture_fx(
         [('0', 'Linear', 24), ('1', 'ReLU', 0)]
     """
     tensors, concrete = bind_inputs(model, args, kwargs)
-    walker = GraphWalker(model, tensors, stepping=untraced)
+    walker = GraphWalker(model, tensors, stepping=untraced, concrete=concrete)
     tracer = ShapeTracer(walker, moe=moe)
     with preserved(model), eval_mode(model):
         if tracer.is_leaf_module(model, ""):

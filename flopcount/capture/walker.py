@@ -22,6 +22,7 @@ from typing import Any
 
 import torch
 from torch import fx, nn
+from torch.utils import _pytree as pytree
 
 from flopcount.capture.leaves import type_name as leaf_type_name
 from flopcount.capture.recorder import OpRecorder, aten_records
@@ -64,6 +65,8 @@ class GraphWalker:
         inputs: Example inputs by ``forward`` parameter name.
         stepping: Context in which queued nodes are stepped (the tracer lifts its
             patches there, so meta execution is not traced).
+        concrete: Non-tensor inputs fx specialised the trace on, by name (its
+            placeholders for them are checked against these values).
     """
 
     def __init__(
@@ -71,9 +74,11 @@ class GraphWalker:
         model: nn.Module,
         inputs: dict[str, Any],
         stepping: Callable[[], contextlib.AbstractContextManager[Any]] = contextlib.nullcontext,
+        concrete: dict[str, Any] | None = None,
     ) -> None:
         self._model = model
         self._inputs = inputs
+        self._concrete = concrete or {}
         self.device = _inputs_device(inputs)
         self._stepping = stepping
         self._modules = dict(model.named_modules())
@@ -138,6 +143,9 @@ class GraphWalker:
         name = str(node.target).lstrip("*")
         if name in self._inputs:
             return to_meta(self._inputs[name])
+        base, _, leaf = name.rpartition("_")
+        if base in self._concrete and leaf.isdigit():  # fx checks its "<input>_<k>" against the k-th leaf
+            return pytree.tree_leaves(self._concrete[base])[int(leaf) - 1]
         if node.args:
             return node.args[0]  # forward's default value
         raise TypeError(f"missing example input {name!r}")

@@ -1402,3 +1402,30 @@ def test_binary_shape_rule_dtype_promotion(a, b, op):
     else:
         record = profile(Call(lambda x: op(x, b)), a).layers[0]
     assert record.activation_bytes == real.numel() * real.element_size()
+
+
+@FAST
+@given(
+    spatial=st.sampled_from((2, 3)),
+    sizes=st.lists(st.integers(1, 4), min_size=8, max_size=8),
+    dtype=st.sampled_from((torch.float32, torch.float64)),
+    mismatch=st.sampled_from((None, "batch", "last")),
+)
+def test_grid_sample_shape_rule_matches_torch(spatial, sizes, dtype, mismatch):
+    batch, channels, *rest = sizes
+    x = torch.randn(batch, channels, *rest[:spatial], dtype=dtype)
+    grid_shape = [batch, *rest[spatial : 2 * spatial], spatial]
+    if mismatch == "batch":
+        grid_shape[0] += 1
+    elif mismatch == "last":
+        grid_shape[-1] += 1
+    grid = torch.rand(grid_shape, dtype=dtype) * 2 - 1
+    meta = (x.to("meta"), grid.to("meta"))
+    try:
+        real = F.grid_sample(x, grid, align_corners=False)
+    except RuntimeError:
+        with pytest.raises(fshapes._NoRule):  # torch's own checks decide
+            fshapes._grid_sample(*meta)
+        return
+    rule = fshapes._grid_sample(*meta, align_corners=False)
+    assert (tuple(rule.shape), rule.dtype) == (tuple(real.shape), real.dtype)
