@@ -24,6 +24,7 @@ import torch
 from torch import nn
 
 from flopcount.capture import capture_dispatch, capture_fx
+from flopcount.capture.steered import weight_steered
 from flopcount.conventions import Convention, get_convention
 from flopcount.errors import CaptureLimitation, InputMismatchError, ShapeMismatchError
 from flopcount.formulas.moe import HF_EXPERTS, MOE_MODES
@@ -165,6 +166,17 @@ def _capture_records(
     """fx, else a virtual dispatch run, else a real dispatch run: decided by error type only."""
     if moe == "routed" and any(HF_EXPERTS.matches(type(m)) for m in model.modules()):
         return _routed_run(model, args, kwargs)
+    steered = weight_steered(model)
+    if steered is not None:  # known to need weight values: fx and the virtual run would fail first
+        if not _all_real(args, kwargs):
+            raise CaptureLimitation(
+                f"{type(model).__name__} needs tensor values to run ({steered}); "
+                "pass real example tensors instead of input_shape or meta tensors"
+            )
+        try:
+            return capture_dispatch(model, args, kwargs, real=True, moe=moe), CaptureInfo("dispatch-real", steered)
+        except Exception as exc:
+            raise ShapeMismatchError(f"model failed on the example inputs: {_reason(exc)}") from None
     try:
         return capture_fx(model, args, kwargs, moe=moe), CaptureInfo("fx")
     except InputMismatchError:

@@ -271,3 +271,19 @@ def test_model_without_parameters():
     result = profile(nn.Sequential(nn.ReLU(), nn.MaxPool2d(2)), input_shape=(1, 2, 4, 4))
     assert result.total_params == 0
     assert result.total_flops == 32 + 8 * 3
+
+
+def test_known_weight_steered_detection_models_go_straight_to_the_real_run():
+    detection = pytest.importorskip("torchvision.models.detection")
+    from flopcount.capture import capture_dispatch
+
+    torch.manual_seed(0)
+    model = detection.ssdlite320_mobilenet_v3_large(weights=None, weights_backbone=None, num_classes=3).eval()
+    images = [torch.rand(3, 96, 96)]
+    result = profile(model, images)
+    assert result.capture.method == "dispatch-real" and result.capture.real_forward
+    assert result.capture.reason.startswith("the model (SSD) keeps the boxes whose class scores pass its threshold")
+    reference = capture_dispatch(model, (images,), {}, real=True)  # the same run the fallback chain ends in
+    assert result.total_macs == sum(r.macs for r in reference)
+    with pytest.raises(CaptureLimitation, match=r"SSD needs tensor values to run \(the model \(SSD\) keeps"):
+        profile(model, [torch.rand(3, 96, 96, device="meta")])
