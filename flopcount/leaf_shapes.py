@@ -35,9 +35,10 @@ from flopcount.formulas.moe import HF_EXPERTS
 from flopcount.formulas.quantized import DYNAMIC_LINEARS, QUANTIZED_CONVS, QUANTIZED_LINEARS
 from flopcount.formulas.registry import qualified_name
 from flopcount.formulas.rnn import rnn_kind
+from flopcount.function_shapes import NoRule as _NoRule
+from flopcount.function_shapes import function_output
 from flopcount.meta import meta_empty
-from flopcount.shapes import MODULE_SHAPE_RULES, conv_output, function_output, linear_output, module_output
-from flopcount.shapes import NoRule as _NoRule
+from flopcount.shapes import MODULE_SHAPE_RULES, conv_output, linear_output, module_output
 from flopcount.values import tensors_in
 
 # torch leaves broadcast_shapes unannotated; this is its documented signature.
@@ -139,7 +140,7 @@ def _conv(
 
 
 _quantized = torch.ops.quantized
-#: callable -> rule(*args, **kwargs), on top of :data:`flopcount.shapes.FUNCTION_SHAPE_RULES`
+#: callable -> rule(*args, **kwargs), on top of :data:`flopcount.function_shapes.FUNCTION_SHAPE_RULES`
 LEAF_FUNCTION_RULES: dict[Any, Callable[..., Any]] = {
     **dict.fromkeys((torch.matmul, operator.matmul, "Tensor.matmul", "Tensor.__matmul__"), _matmul),
     **dict.fromkeys((torch.mm, torch.bmm, "Tensor.mm", "Tensor.bmm"), _matmul),
@@ -212,12 +213,12 @@ def _with_standins(
     Float outputs of a stand-in run get the inputs' quantized dtype back (a pooling of
     a quantized tensor is quantized), unless the op dequantizes.
     """
-    dtype = _quantized_dtype(args, kwargs)
-    if dtype is None:
-        return run(args, kwargs)
     try:
         return run(args, kwargs)
     except (CaptureLimitation, NotImplementedError, RuntimeError):
+        dtype = _quantized_dtype(args, kwargs)
+        if dtype is None:
+            raise
         output = run(_standin(args), _standin(kwargs))
     if not requantize:
         return output

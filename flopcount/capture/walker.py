@@ -28,11 +28,11 @@ from flopcount.capture.leaves import type_name as leaf_type_name
 from flopcount.capture.recorder import OpRecorder, aten_records
 from flopcount.errors import CaptureLimitation, ShapeMismatchError
 from flopcount.formulas.registry import OpCall, lookup, target_name
+from flopcount.function_shapes import call_target
 from flopcount.leaf_shapes import function_output_of, module_output_of
 from flopcount.meta import META, module_meta_forward, on_meta, to_meta
 from flopcount.params import packed_sizes
 from flopcount.records import ZERO, LayerRecord
-from flopcount.shapes import call_target
 from flopcount.values import compute_dtype, tensor_bytes, tensor_shapes, tensors_in, to_info
 from flopcount.virtual import VirtualSpace, script_forward
 
@@ -219,14 +219,19 @@ class GraphWalker:
         return output
 
     def _new_params(self, node: fx.Node, module: nn.Module | None) -> int:
-        tensors = list(module.parameters()) if module is not None else []
+        if module is None:
+            tensors = []
+        elif module._modules:
+            tensors = list(module.parameters())
+        else:  # a leaf without children (most): its own parameters, without parameters()' recursion
+            tensors = [p for p in module._parameters.values() if p is not None]
         tensors += [self._param_of[n] for n in node.all_input_nodes if n in self._param_of]
         total = 0
         for tensor in tensors:
             if id(tensor) not in self._seen_params:
                 self._seen_params.add(id(tensor))
                 total += tensor.numel()
-        for sub in module.modules() if module is not None else ():
+        for sub in module.modules() if module is not None and self._packed else ():
             if id(sub) not in self._seen_params:  # packed (quantized) weights, once per module
                 self._seen_params.add(id(sub))
                 total += self._packed.get(id(sub), 0)

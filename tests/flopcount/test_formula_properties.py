@@ -53,7 +53,7 @@ from torch.utils import flop_counter
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import FlopCounterMode
 
-from flopcount import ShapeMismatchError, profile
+from flopcount import ShapeMismatchError, function_shapes, profile
 from flopcount import shapes as fshapes
 from flopcount.formulas.attention import attention_count
 from flopcount.formulas.conv import conv_count
@@ -1330,9 +1330,9 @@ def test_view_shape_rule(case):
         expected = tuple(x.view(*args).shape)
     except RuntimeError:
         with pytest.raises(RuntimeError):
-            fshapes._view(torch.empty(source, device="meta"), *args)
+            function_shapes._view(torch.empty(source, device="meta"), *args)
         return
-    assert tuple(fshapes._view(torch.empty(source, device="meta"), *args).shape) == expected
+    assert tuple(function_shapes._view(torch.empty(source, device="meta"), *args).shape) == expected
 
 
 @FAST
@@ -1346,8 +1346,8 @@ def test_flatten_shape_rule(shape, data):
     if data.draw(st.booleans()):
         end -= ndim
     expected = tuple(torch.flatten(torch.empty(shape), start, end).shape)
-    assert tuple(fshapes._flatten(torch.empty(shape, device="meta"), start, end).shape) == expected
-    assert fshapes._flatten_shape(shape, start, end) == expected
+    assert tuple(function_shapes._flatten(torch.empty(shape, device="meta"), start, end).shape) == expected
+    assert function_shapes._flatten_shape(shape, start, end) == expected
 
 
 BINARY = {"add": operator.add, "sub": operator.sub, "mul": operator.mul}
@@ -1373,8 +1373,8 @@ def test_binary_shape_rule(shapes, op, data):
     real = BINARY[op](a, b)
     meta = [v.to("meta") if isinstance(v, torch.Tensor) else v for v in (a, b)]
     try:
-        rule = fshapes._binary(*meta)
-    except fshapes._NoRule:
+        rule = function_shapes._binary(*meta)
+    except function_shapes._NoRule:
         return  # handed over to meta execution
     assert tuple(rule.shape) == tuple(real.shape), f"{op}({a!r}, {b!r})"
     assert rule.dtype == real.dtype, f"{op}: rule {rule.dtype}, torch {real.dtype}"
@@ -1393,8 +1393,8 @@ def test_binary_shape_rule_dtype_promotion(a, b, op):
     """Integer/bool promotion is handed to torch (``_NoRule``), so dtypes and bytes are torch's."""
     real = op(a, b)
     try:
-        rule = fshapes._binary(*(v.to("meta") if isinstance(v, torch.Tensor) else v for v in (a, b)))
-    except fshapes._NoRule:
+        rule = function_shapes._binary(*(v.to("meta") if isinstance(v, torch.Tensor) else v for v in (a, b)))
+    except function_shapes._NoRule:
         rule = None
     assert rule is None or rule.dtype == real.dtype
     if isinstance(b, torch.Tensor):
@@ -1424,8 +1424,8 @@ def test_grid_sample_shape_rule_matches_torch(spatial, sizes, dtype, mismatch):
     try:
         real = F.grid_sample(x, grid, align_corners=False)
     except RuntimeError:
-        with pytest.raises(fshapes._NoRule):  # torch's own checks decide
-            fshapes._grid_sample(*meta)
+        with pytest.raises(function_shapes._NoRule):  # torch's own checks decide
+            function_shapes._grid_sample(*meta)
         return
-    rule = fshapes._grid_sample(*meta, align_corners=False)
+    rule = function_shapes._grid_sample(*meta, align_corners=False)
     assert (tuple(rule.shape), rule.dtype) == (tuple(real.shape), real.dtype)
