@@ -20,6 +20,7 @@ import threading
 import weakref
 from typing import Any
 
+import torch
 from torch import nn
 
 # id(packed object) -> (weak reference to it, its sizes); an entry leaves with its object
@@ -114,6 +115,19 @@ def packed_sizes(root: nn.Module) -> dict[int, int]:
         (15, False)
     """
     return {id(module): numel for module in root.modules() if (numel := packed_numel(module))}
+
+
+def module_parameters(module: nn.Module) -> list[torch.Tensor]:
+    """``module.parameters()`` as a list; a childless module's read directly (no recursion: a leaf per op).
+
+    Example:
+        >>> import torch
+        >>> [tuple(p.shape) for p in module_parameters(torch.nn.Linear(4, 3, bias=False))]
+        [(3, 4)]
+    """
+    if module._modules:
+        return list(module.parameters())
+    return [p for p in module._parameters.values() if p is not None]
 
 
 def parameter_counts(model: nn.Module) -> tuple[int, int]:

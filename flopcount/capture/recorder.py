@@ -26,6 +26,7 @@ from flopcount.capture.leaves import type_name
 from flopcount.errors import CaptureLimitation
 from flopcount.formulas.registry import OpCall, lookup, target_name
 from flopcount.meta import DispatchMode, Taint, run_guarded
+from flopcount.params import module_parameters
 from flopcount.records import LayerRecord, Shape, TensorInfo
 from flopcount.values import compute_dtype, dtype_name, leaves, tensor_bytes, tensor_shapes, tensors_in, to_info
 
@@ -149,7 +150,9 @@ class OpRecorder(DispatchMode):
             inner, self.calls, self._prefix = self.calls, outer, outer_prefix
             inner_params, self._quiet, self._quiet_params = self._quiet_params, outer_quiet, outer_quiet_params
             self._paths.pop()
-        own = self._new_params(list(module.parameters())) + self._new_packed(module) + inner_params
+        own = self._new_params(module_parameters(module)) + inner_params
+        if self._packed:
+            own += self._new_packed(module)
         if outer_quiet:  # a leaf inside a leaf with a formula: only its parameters count, for the outer one
             self._quiet_params += own
             return

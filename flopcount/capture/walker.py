@@ -31,7 +31,7 @@ from flopcount.formulas.registry import OpCall, lookup, target_name
 from flopcount.function_shapes import call_target
 from flopcount.leaf_shapes import function_output_of, module_output_of
 from flopcount.meta import META, module_meta_forward, on_meta, to_meta
-from flopcount.params import packed_sizes
+from flopcount.params import module_parameters, packed_sizes
 from flopcount.records import ZERO, LayerRecord
 from flopcount.values import compute_dtype, tensor_bytes, tensor_shapes, tensors_in, to_info
 from flopcount.virtual import VirtualSpace, script_forward
@@ -219,12 +219,7 @@ class GraphWalker:
         return output
 
     def _new_params(self, node: fx.Node, module: nn.Module | None) -> int:
-        if module is None:
-            tensors = []
-        elif module._modules:
-            tensors = list(module.parameters())
-        else:  # a leaf without children (most): its own parameters, without parameters()' recursion
-            tensors = [p for p in module._parameters.values() if p is not None]
+        tensors: list[torch.Tensor] = module_parameters(module) if module is not None else []
         tensors += [self._param_of[n] for n in node.all_input_nodes if n in self._param_of]
         total = 0
         for tensor in tensors:
