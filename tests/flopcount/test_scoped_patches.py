@@ -11,7 +11,6 @@ import pytest
 import torch
 import torch.nn.functional as F
 from torch import fx, nn
-from torchvision.models import resnet18
 
 from flopcount import profile
 from flopcount.capture import fx as fx_capture
@@ -96,10 +95,15 @@ def _fx_patches_on_nn_module(model: nn.Module) -> Iterator[bool]:
     yield False
 
 
+def _resnet18() -> nn.Module:
+    models = pytest.importorskip("torchvision.models", reason="the resnet18 case needs torchvision")
+    return models.resnet18()
+
+
 @pytest.mark.parametrize(
     "build",
     [
-        lambda: (resnet18().to("meta"), (torch.empty(1, 3, 64, 64, device="meta"),)),
+        lambda: (_resnet18().to("meta"), (torch.empty(1, 3, 64, 64, device="meta"),)),
         lambda: (Spy(), (torch.ones(2, 4),)),
         lambda: (nn.LSTM(8, 16, batch_first=True), (torch.ones(2, 5, 8),)),
     ],
