@@ -169,14 +169,8 @@ def _capture_records(
     steered = weight_steered(model)
     if steered is not None:  # known to need weight values: fx and the virtual run would fail first
         if not _all_real(args, kwargs):
-            raise CaptureLimitation(
-                f"{type(model).__name__} needs tensor values to run ({steered}); "
-                "pass real example tensors instead of input_shape or meta tensors"
-            )
-        try:
-            return capture_dispatch(model, args, kwargs, real=True, moe=moe), CaptureInfo("dispatch-real", steered)
-        except Exception as exc:
-            raise ShapeMismatchError(f"model failed on the example inputs: {_reason(exc)}") from None
+            raise _needs_values(model, steered)
+        return _real_run(model, args, kwargs, moe, steered)
     try:
         return capture_fx(model, args, kwargs, moe=moe), CaptureInfo("fx")
     except InputMismatchError:
@@ -196,16 +190,26 @@ def _capture_records(
         raise mismatch from None  # fx's message names the layer the inputs stop fitting
     if not _all_real(args, kwargs):
         if isinstance(failure, CaptureLimitation):
-            raise CaptureLimitation(
-                f"{type(model).__name__} needs tensor values to run ({_reason(failure)}); "
-                "pass real example tensors instead of input_shape or meta tensors"
-            ) from None
+            raise _needs_values(model, _reason(failure)) from None
         raise ShapeMismatchError(f"model failed on the example inputs: {_reason(failure)}") from None
-    reason = f"{reason}; virtual run failed: {_reason(failure)}"
+    return _real_run(model, args, kwargs, moe, f"{reason}; virtual run failed: {_reason(failure)}")
+
+
+def _real_run(
+    model: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any], moe: str, reason: str
+) -> tuple[list[LayerRecord], CaptureInfo]:
+    """The last resort: a real dispatch run, ``reason`` saying why."""
     try:
         return capture_dispatch(model, args, kwargs, real=True, moe=moe), CaptureInfo("dispatch-real", reason)
     except Exception as exc:
         raise ShapeMismatchError(f"model failed on the example inputs: {_reason(exc)}") from None
+
+
+def _needs_values(model: nn.Module, why: str) -> CaptureLimitation:
+    return CaptureLimitation(
+        f"{type(model).__name__} needs tensor values to run ({why}); "
+        "pass real example tensors instead of input_shape or meta tensors"
+    )
 
 
 def _virtual_run(model: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any], moe: str) -> list[LayerRecord]:

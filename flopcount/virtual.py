@@ -215,12 +215,12 @@ def quiet_fake_kernels() -> Iterator[None]:
         logger.removeFilter(_drop)
 
 
-def input_device(args: Any) -> torch.device:
-    """The device of the first real example input, else ``cpu``."""
+def input_device(args: Any, default: str = "cpu") -> torch.device:
+    """The device of the first real example input, else ``default``."""
     for tensor in tensors_in(args):
         if tensor.device.type != "meta":
             return tensor.device
-    return torch.device("cpu")
+    return torch.device(default)
 
 
 def virtual_clone(module: nn.Module, space: VirtualSpace) -> nn.Module:

@@ -34,7 +34,7 @@ from flopcount.meta import META, module_meta_forward, on_meta, to_meta
 from flopcount.params import module_parameters, packed_sizes
 from flopcount.records import ZERO, LayerRecord
 from flopcount.values import compute_dtype, tensor_bytes, tensor_shapes, tensors_in, to_info
-from flopcount.virtual import VirtualSpace, script_forward
+from flopcount.virtual import VirtualSpace, input_device, script_forward
 
 #: Tensor methods that answer a question about the shape: Python values, not layers.
 SHAPE_QUERIES = frozenset(
@@ -79,7 +79,7 @@ class GraphWalker:
         self._model = model
         self._inputs = inputs
         self._concrete = concrete or {}
-        self.device = _inputs_device(inputs)
+        self.device = input_device(inputs, default="meta")  # meta when all are meta
         self._stepping = stepping
         self._modules = dict(model.named_modules())
         self._constants: dict[str, Any] = {}
@@ -250,14 +250,6 @@ def _onto_meta(
         if isinstance(kwargs.get("device"), str) and torch.device(kwargs["device"]) == device:
             kwargs["device"] = meta
     return args, kwargs
-
-
-def _inputs_device(inputs: dict[str, Any]) -> torch.device:
-    """Where the example inputs are (``meta`` when they are all meta, as from ``input_shape``)."""
-    for tensor in tensors_in(inputs):
-        if tensor.device.type != "meta":
-            return tensor.device
-    return torch.device("meta")
 
 
 def _target(node: fx.Node, module: nn.Module | None) -> Any:
