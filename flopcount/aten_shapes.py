@@ -18,6 +18,7 @@ from typing import Any
 import torch
 
 from flopcount.meta import meta_empty
+from flopcount.shape_rule import broadcast_sizes
 
 aten = torch.ops.aten
 
@@ -34,19 +35,6 @@ POINTWISE: frozenset[torch._ops.OpOverload] = frozenset(
 )
 _NUMBER_KWARGS = frozenset({"alpha"})
 _STRING_KWARGS = frozenset({"approximate"})
-
-
-def _broadcast(shapes: list[torch.Size]) -> tuple[int, ...] | None:
-    """NumPy broadcasting of sizes (``torch.broadcast_shapes`` costs far more); None when they do not broadcast."""
-    ndim = max(len(shape) for shape in shapes)
-    out = [1] * ndim
-    for shape in shapes:
-        for i, size in enumerate(shape, start=ndim - len(shape)):
-            if size != out[i]:
-                if out[i] != 1 and size != 1:
-                    return None
-                out[i] = size if out[i] == 1 else out[i]
-    return tuple(out)
 
 
 def _contiguous_strides(shape: torch.Size) -> tuple[int, ...]:
@@ -86,7 +74,7 @@ def pointwise_output(func: torch._ops.OpOverload, args: tuple[Any, ...], kwargs:
             return None
     if not tensors:
         return None
-    shape = _broadcast([t.shape for t in tensors])
+    shape = broadcast_sizes([t.shape for t in tensors])
     if shape is None:
         return None
     if any(t.stride() != _contiguous_strides(t.shape) for t in tensors):

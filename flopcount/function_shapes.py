@@ -9,26 +9,17 @@ from __future__ import annotations
 
 import math
 import operator
-from collections.abc import Callable
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 
 from flopcount.meta import meta_empty, on_meta
-
-ShapeRule = Callable[..., Any]
-
-
-class NoRule(Exception):
-    """Raised by a shape rule to hand the op over to meta execution."""
-
+from flopcount.piece_shapes import PIECE_SHAPE_RULES
+from flopcount.shape_rule import NoRule, ShapeRule, broadcast, broadcast_sizes, dim_index
+from flopcount.values import has_tensor
 
 _NoRule = NoRule
-
-
-# torch leaves broadcast_shapes unannotated; this is its documented signature.
-_broadcast_shapes: Callable[..., torch.Size] = torch.broadcast_shapes
 
 
 def _same(x: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
@@ -57,7 +48,7 @@ def _binary(a: Any, b: Any, *args: Any, **kwargs: Any) -> Any:
     if any(not t.dtype.is_floating_point or t.dim() == 0 for t in tensors):
         raise _NoRule
     if a_tensor and b_tensor:
-        return meta_empty(tuple(_broadcast_shapes(a.shape, b.shape)), torch.promote_types(a.dtype, b.dtype))
+        return meta_empty(broadcast(a.shape, b.shape), torch.promote_types(a.dtype, b.dtype))
     other = b if a_tensor else a
     if not isinstance(other, (int, float)):
         raise _NoRule
@@ -100,7 +91,9 @@ def _reduce(x: torch.Tensor, dim: Any = None, keepdim: bool = False, *, dtype: A
     if dtype is not None or isinstance(dim, str):
         raise _NoRule
     given = range(x.dim()) if dim is None else (dim if isinstance(dim, (tuple, list)) else (dim,))
-    dims = {d % max(x.dim(), 1) for d in given}
+    if x.dim() == 0:
+        raise _NoRule
+    dims = {dim_index(x, d) for d in given}
     shape = tuple(1 if i in dims else s for i, s in enumerate(x.shape) if keepdim or i not in dims)
     return meta_empty(shape, x.dtype)
 
@@ -163,7 +156,7 @@ def _sdpa(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, *args: An
         )
     if kwargs.get("enable_gqa"):
         raise _NoRule  # grouped heads: let torch check the head counts
-    batch = _broadcast_shapes(query.shape[:-2], key.shape[:-2], value.shape[:-2])
+    batch = broadcast(query.shape[:-2], key.shape[:-2], value.shape[:-2])
     return meta_empty((*batch, query.shape[-2], value.shape[-1]), query.dtype)
 
 
@@ -180,8 +173,85 @@ def _expand(x: torch.Tensor, *sizes: Any) -> torch.Tensor:
         sizes = tuple(sizes[0])
     lead = len(sizes) - x.dim()
     shape = tuple(x.shape[i - lead] if s == -1 else s for i, s in enumerate(sizes))
-    _broadcast_shapes(x.shape, shape)
+    broadcast(x.shape, shape)
     return meta_empty(shape, x.dtype)
+
+
+def _reshape_as(x: torch.Tensor, other: torch.Tensor) -> torch.Tensor:
+    return _view(x, tuple(other.shape))
+
+
+def _float_same(x: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
+    """Same shape and dtype, for floating-point ``x`` and no tensor among the other arguments."""
+    if not x.dtype.is_floating_point or has_tensor((args, kwargs)):
+        raise _NoRule
+    return x
+
+
+def _roll(x: torch.Tensor, shifts: Any, dims: Any = None) -> torch.Tensor:
+    shift_list = shifts if isinstance(shifts, (tuple, list)) else (shifts,)
+    dim_list = () if dims is None else (dims if isinstance(dims, (tuple, list)) else (dims,))
+    if (len(shift_list) != 1 if dims is None else len(shift_list) != len(dim_list)) or x.dim() == 0:
+        raise _NoRule
+    for dim in dim_list:
+        dim_index(x, dim)
+    return x
+
+
+def _normalize(x: torch.Tensor, p: Any = 2.0, dim: int = 1, eps: float = 1e-12, out: Any = None) -> torch.Tensor:
+    if out is not None:
+        raise _NoRule
+    dim_index(x, dim)
+    return _float_same(x)
+
+
+def _norm(x: torch.Tensor, p: Any = "fro", dim: Any = None, keepdim: bool = False, dtype: Any = None) -> torch.Tensor:
+    if dtype is not None or not x.dtype.is_floating_point or not isinstance(p, (int, float, str, type(None))):
+        raise _NoRule
+    if p not in (2, 2.0, "fro", None) and dim is None and x.dim() > 1:
+        raise _NoRule  # a matrix norm of a 2-d input
+    return _reduce(x, dim, keepdim)
+
+
+def _addcmul(x: torch.Tensor, a: torch.Tensor, b: torch.Tensor, *, value: Any = 1) -> torch.Tensor:
+    tensors = (x, a, b)
+    if not all(isinstance(t, torch.Tensor) and t.dtype == x.dtype and t.dim() for t in tensors):
+        raise _NoRule
+    if not x.dtype.is_floating_point or not isinstance(value, (int, float)):
+        raise _NoRule
+    return meta_empty(_broadcast_or_no_rule(x.shape, a.shape, b.shape), x.dtype)
+
+
+def _linear(x: torch.Tensor, weight: torch.Tensor, bias: Any = None) -> torch.Tensor:
+    if weight.dim() != 2 or x.dim() == 0 or x.dtype != weight.dtype or x.shape[-1] != weight.shape[1]:
+        raise _NoRule
+    if bias is not None and (bias.dtype != x.dtype or tuple(bias.shape) not in ((), (1,), (weight.shape[0],))):
+        raise _NoRule
+    return meta_empty((*x.shape[:-1], weight.shape[0]), x.dtype)
+
+
+def _addmm(bias: torch.Tensor, mat1: torch.Tensor, mat2: torch.Tensor, *, beta: Any = 1, alpha: Any = 1) -> Any:
+    if mat1.dim() != 2 or mat2.dim() != 2 or mat1.shape[1] != mat2.shape[0]:
+        raise _NoRule
+    if not bias.dtype == mat1.dtype == mat2.dtype or not mat1.dtype.is_floating_point:
+        raise _NoRule
+    shape = (mat1.shape[0], mat2.shape[1])
+    if bias.dim() > 2 or _broadcast_or_no_rule(bias.shape, shape) != shape:
+        raise _NoRule
+    return meta_empty(shape, mat1.dtype)
+
+
+def _embedding(ids: torch.Tensor, weight: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
+    if ids.dtype not in (torch.int64, torch.int32) or weight.dim() != 2:
+        raise _NoRule
+    return meta_empty((*ids.shape, weight.shape[1]), weight.dtype)
+
+
+def _broadcast_or_no_rule(*shapes: Any) -> tuple[int, ...]:
+    shape = broadcast_sizes(shapes)
+    if shape is None:
+        raise _NoRule
+    return shape
 
 
 _SAME_SHAPE_FUNCTIONS: tuple[Any, ...] = (
@@ -193,7 +263,7 @@ _SAME_SHAPE_FUNCTIONS: tuple[Any, ...] = (
 
 _SAME_SHAPE_METHODS = (
     *("relu", "relu_", "sigmoid", "tanh", "exp", "sqrt", "rsqrt", "neg", "softmax"),
-    *("contiguous", "float", "clone", "detach"),
+    *("contiguous", "clone", "detach"),
 )
 
 
@@ -216,6 +286,16 @@ FUNCTION_SHAPE_RULES: dict[Any, ShapeRule] = {
     F.scaled_dot_product_attention: _sdpa,
     F.grid_sample: _grid_sample,
     "Tensor.expand": _expand,
+    "Tensor.reshape_as": _reshape_as,
+    **dict.fromkeys((torch.roll, "Tensor.roll"), _roll),
+    **dict.fromkeys((torch.clamp, "Tensor.clamp", "Tensor.clamp_"), _float_same),
+    F.normalize: _normalize,
+    **dict.fromkeys(("Tensor.norm", torch.norm), _norm),
+    **dict.fromkeys((torch.addcmul, "Tensor.addcmul"), _addcmul),
+    F.linear: _linear,
+    torch.addmm: _addmm,
+    F.embedding: _embedding,
+    **PIECE_SHAPE_RULES,
 }
 
 

@@ -35,14 +35,13 @@ from flopcount.formulas.moe import HF_EXPERTS
 from flopcount.formulas.quantized import DYNAMIC_LINEARS, QUANTIZED_CONVS, QUANTIZED_LINEARS
 from flopcount.formulas.registry import qualified_name
 from flopcount.formulas.rnn import rnn_kind
-from flopcount.function_shapes import NoRule as _NoRule
 from flopcount.function_shapes import function_output
 from flopcount.meta import meta_empty
+from flopcount.shape_rule import NoRule as _NoRule
+from flopcount.shape_rule import broadcast as _broadcast_sizes
 from flopcount.shapes import MODULE_SHAPE_RULES, conv_output, linear_output, module_output
 from flopcount.values import tensors_in
 
-# torch leaves broadcast_shapes unannotated; this is its documented signature.
-_broadcast_shapes: Callable[..., torch.Size] = torch.broadcast_shapes
 _DEQUANTIZING = frozenset({"Tensor.dequantize", torch.dequantize})
 
 
@@ -89,7 +88,7 @@ LEAF_MODULE_RULES: dict[type, Callable[..., Any]] = {
 
 
 def _broadcast(a: torch.Tensor, b: Any, *args: Any, **kwargs: Any) -> torch.Tensor:
-    shape = tuple(_broadcast_shapes(a.shape, b.shape)) if isinstance(b, torch.Tensor) else tuple(a.shape)
+    shape = _broadcast_sizes(a.shape, b.shape) if isinstance(b, torch.Tensor) else tuple(a.shape)
     return meta_empty(shape, a.dtype)
 
 
@@ -110,7 +109,7 @@ def _matmul(a: Any, b: Any, *args: Any, **kwargs: Any) -> torch.Tensor:
     right = tuple(b.shape) if b.dim() > 1 else (b.shape[0], 1)
     if left[-1] != right[-2]:
         raise RuntimeError(f"matmul: shapes {tuple(a.shape)} and {tuple(b.shape)} cannot be multiplied")
-    batch = tuple(_broadcast_shapes(left[:-2], right[:-2]))
+    batch = _broadcast_sizes(left[:-2], right[:-2])
     shape = (*batch, *left[-2:-1][: int(a.dim() > 1)], *right[-1:][: int(b.dim() > 1)])
     return meta_empty(shape, a.dtype)
 

@@ -16,8 +16,11 @@ from typing import Any, cast
 import torch
 from torch import nn
 
-from flopcount.function_shapes import ShapeRule, _flatten, _NoRule
+from flopcount.function_shapes import _flatten
 from flopcount.meta import meta_empty, module_meta_forward
+from flopcount.piece_shapes import interpolate_output
+from flopcount.shape_rule import NoRule as _NoRule
+from flopcount.shape_rule import ShapeRule
 
 
 def _pair(value: Any, dims: int) -> tuple[int, ...]:
@@ -137,6 +140,12 @@ def _embedding_module(module: nn.Embedding, x: torch.Tensor) -> torch.Tensor:
     return meta_empty((*x.shape, module.embedding_dim), module.weight.dtype)
 
 
+def _upsample_module(module: nn.Upsample, x: torch.Tensor) -> torch.Tensor:
+    return interpolate_output(
+        x, module.size, module.scale_factor, module.mode, module.align_corners, module.recompute_scale_factor
+    )
+
+
 def _same_module(module: nn.Module, x: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
     return x
 
@@ -160,6 +169,7 @@ MODULE_SHAPE_RULES: dict[type[nn.Module], ShapeRule] = {
     nn.Flatten: _flatten_module,
     nn.Embedding: _embedding_module,
     nn.MultiheadAttention: _multihead_attention_module,
+    nn.Upsample: _upsample_module,
 }
 
 

@@ -15,6 +15,7 @@ by :func:`~flopcount.capture.isolation.preserved`.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import contextvars
 import inspect
@@ -34,6 +35,11 @@ from flopcount.records import LayerRecord
 from flopcount.values import has_tensor, is_tensor_tree
 
 _SHAPE_METHODS = frozenset(name.removeprefix("Tensor.") for name in SHAPE_QUERIES)
+#: Argument types fx stores as they are (exact types: subclasses such as bool-like enums go through fx).
+_CONSTANT_ARG_TYPES = frozenset(
+    {int, float, bool, str, complex, type(None), type(...)}
+    | {torch.dtype, torch.device, torch.memory_format, torch.layout}
+)
 _CONCRETE_TENSOR_ATTRS = frozenset(
     {"shape", "ndim", "dtype", "device", "is_cuda", "layout", "is_sparse", "is_quantized"}
 )
@@ -151,6 +157,7 @@ class ShapeTracer(fx.Tracer):
         # fx's check would patch every global of every traced module's code.
         no_modules: tuple[Any, ...] = ()  # torch annotates the parameter as tuple[ModuleType] (one item)
         super().__init__(autowrap_modules=no_modules)
+        self.module_stack = _ModuleStack()
         self.walker = walker
         self.moe = moe
         self._param_names: dict[int, str] | None = None
@@ -200,6 +207,18 @@ class ShapeTracer(fx.Tracer):
         return super().getattr(attr, attr_val, parameter_proxy_cache)
 
     def create_arg(self, a: Any) -> Any:  # noqa: D102
+        # Most arguments are proxies, plain constants or tuples/lists of them: answer
+        # those by exact type, before fx's isinstance(a, nn.Parameter) (a Python
+        # metaclass check) runs on every element (a third of a small net's trace time).
+        kind = type(a)
+        if kind in _CONSTANT_ARG_TYPES:
+            return a
+        if kind is ShapeProxy:
+            return a.node
+        if kind is tuple:
+            return tuple([self.create_arg(item) for item in a])
+        if kind is list:
+            return [self.create_arg(item) for item in a]
         # fx would search root.named_buffers() linearly and setattr "_tensor_constantN" on
         # the user's model for other tensors; resolve both through our own tables instead.
         if isinstance(a, torch.Tensor) and not isinstance(a, nn.Parameter):
@@ -242,10 +261,48 @@ class ShapeTracer(fx.Tracer):
         return ShapeProxy(node, self)
 
 
+class _ModuleStack(collections.OrderedDict):  # type: ignore[type-arg]
+    """fx's module stack, copied into every node's meta (``copy.copy`` of a plain ``OrderedDict`` is 7x slower)."""
+
+    def __copy__(self) -> _ModuleStack:
+        return _ModuleStack(self)
+
+
+def _tracer_of(args: tuple[Any, ...], kwargs: dict[str, Any]) -> ShapeTracer | None:
+    """The tracer of the first :class:`ShapeProxy` among the arguments, one level of list/tuple deep."""
+    for value in (*args, *kwargs.values()):
+        if type(value) is ShapeProxy:
+            return value.tracer
+        if type(value) in (list, tuple):
+            for item in value:
+                if type(item) is ShapeProxy:
+                    return item.tracer
+    return None
+
+
 class ShapeProxy(fx.Proxy):
     """A proxy that answers shape questions with the concrete meta value."""
 
     tracer: ShapeTracer
+
+    @classmethod
+    def __torch_function__(
+        cls,
+        orig_method: Callable[..., Any],
+        types: tuple[type, ...],
+        args: tuple[Any, ...] | None = None,
+        kwargs: dict[str, Any] | None = None,
+    ) -> Any:
+        # fx.Proxy's own version finds the tracer with two pytree walks over the arguments,
+        # the most expensive step of a torch function's node; one tracer is ever active here.
+        args, kwargs = args or (), kwargs or {}
+        tracer = _tracer_of(args, kwargs)
+        if tracer is None or isinstance(orig_method, (torch._C.ScriptMethod, torch._ops.HigherOrderOperator)):
+            return super().__torch_function__(orig_method, types, args, kwargs)
+        if torch.overrides.is_tensor_method_or_property(orig_method):
+            return tracer.create_proxy("call_method", orig_method.__name__, args, kwargs)
+        name = tracer.graph._target_to_str(orig_method.__name__)
+        return tracer.create_proxy("call_function", orig_method, args, kwargs, name=name)
 
     def _value(self) -> Any:
         return self.tracer.walker.value_of(self.node)

@@ -34,7 +34,6 @@ Dropout costs nothing.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -44,11 +43,9 @@ from flopcount.formulas.activation import SOFTMAX_FLOPS
 from flopcount.formulas.linear import linear_count
 from flopcount.formulas.registry import OpCall, register_formula
 from flopcount.records import Count, Shape
+from flopcount.shape_rule import broadcast_sizes
 
 aten = torch.ops.aten
-
-# torch leaves broadcast_shapes unannotated; this is its documented signature.
-_broadcast_shapes: Callable[..., torch.Size] = torch.broadcast_shapes
 
 
 def attention_count(q: Shape, k: Shape, v: Shape, *, masked: bool = False) -> Count:
@@ -58,10 +55,9 @@ def attention_count(q: Shape, k: Shape, v: Shape, *, masked: bool = False) -> Co
         >>> attention_count((1, 12, 197, 64), (1, 12, 197, 64), (1, 12, 197, 64)).macs
         59610624
     """
-    try:
-        batch = math.prod(_broadcast_shapes(q[:-2], k[:-2], v[:-2]))
-    except RuntimeError:  # grouped-query attention: each query head reads its group's k/v
-        batch = math.prod(q[:-2])
+    heads = broadcast_sizes((q[:-2], k[:-2], v[:-2]))
+    # None: grouped-query attention, each query head reads its group's k/v
+    batch = math.prod(q[:-2] if heads is None else heads)
     length, source, embed = q[-2], k[-2], q[-1]
     scores = batch * length * source
     macs = scores * embed + scores * v[-1]
