@@ -119,9 +119,18 @@ def _cat(tensors: Any, dim: int = 0) -> torch.Tensor:
     return meta_empty(tuple(shape), dtype)
 
 
+def _gather_rows(x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """``x[index]`` for an integer index tensor (a lookup table: relative-position biases)."""
+    if index.dtype not in (torch.int64, torch.int32) or x.dim() == 0:
+        raise _NoRule  # a boolean mask's result depends on its values
+    return meta_empty((*index.shape, *x.shape[1:]), x.dtype)
+
+
 def _getitem(x: Any, index: Any) -> Any:
     if not isinstance(x, torch.Tensor):
         return x[index]
+    if isinstance(index, torch.Tensor):
+        return _gather_rows(x, index)
     items = index if isinstance(index, tuple) else (index,)
     if not all(i is None or i is Ellipsis or isinstance(i, (int, slice)) for i in items):
         raise _NoRule  # advanced indexing: let torch decide

@@ -185,6 +185,15 @@ def test_same_shape_maths(a, b, c, data):
     check("Tensor.reshape_as", (x, torch.zeros(b)), covered=len(x.flatten()) == len(torch.zeros(b).flatten()))
 
 
+@FAST
+@given(shape=shapes, index=shapes, dtype=st.sampled_from((torch.int64, torch.int32, torch.bool)))
+def test_getitem_with_an_index_tensor(shape, index, dtype):
+    x = torch.zeros(shape)
+    # in-bounds values only: bounds are values, which neither a shape rule nor a meta kernel sees
+    ids = torch.ones(shape[:1], dtype=dtype) if dtype == torch.bool else torch.randint(-shape[0], shape[0], index)
+    check(operator.getitem, (x, ids.to(dtype)), covered=dtype != torch.bool)
+
+
 def test_broadcast_sizes_matches_torch():
     for shapes_ in [((2, 1, 4), (3, 1)), ((1,), ()), ((2, 3), (3, 2)), ((0, 1), (1, 5))]:
         try:
