@@ -12,6 +12,12 @@ flopcount's peak memory (target < 1 GB): tracemalloc peak and the growth of the
 process's peak RSS while profiling, with the process's whole peak RSS (mostly
 ``import torch``) for context.
 
+Part 3 (the process of part 1): models whose control flow reads tensor values
+(``zoo.InputSteered``: a branch on the input's mean; ``zoo.WeightSteered``: a loop sized
+by a weight's ``.item()``), profiled on a real (1, 3, 224, 224) input beside a plain
+forward: fx cannot trace them, so the first runs with fake weights on the real input and
+the second on a real clone; target <= 2x a forward for both, exact MACs.
+
 Usage::
 
     python benchmarks/profile_speed.py           # docs/benchmarks.md + results JSON
@@ -51,6 +57,8 @@ MODELS = ("resnet50", "vit_b_16", "mobilenet_v3_large", "paper_cnn")
 QUICK_MODELS = ("resnet50", "paper_cnn")
 #: Largest allowed profile time / forward time.
 TARGETS = {"resnet50": 0.5, "vit_b_16": 1 / 3}
+#: Largest allowed profile time / forward time of a model that reads tensor values.
+STEERED_TARGET = 2.0
 MEMORY_TARGET_BYTES = 2**30
 LLAMA_TOKENS = (1, 2048)
 
@@ -98,6 +106,43 @@ def time_model(name: str, repeats: int) -> dict[str, Any]:
         "params": p.total_params,
         "capture": p.capture.method,
     }
+
+
+def time_steered(repeats: int) -> dict[str, Any]:
+    """Part 3: forward and profile times of the value-steered models, with their capture path."""
+    import torch
+
+    from benchmarks import zoo
+    from flopcount import profile
+
+    results = {}
+    for name, cls, extra in (("input_steered", zoo.InputSteered, 1), ("weight_steered", zoo.WeightSteered, 3)):
+        torch.manual_seed(0)
+        model = cls().eval()
+        x = torch.rand(1, 3, 224, 224)  # positive: the input-steered branch is taken
+
+        def forward(model: Any = model, x: Any = x) -> Any:
+            with torch.no_grad():
+                return model(x)
+
+        fwd, fwd_times, _ = time_calls(forward, repeats)
+        prof, prof_times, p = time_calls(lambda model=model, x=x: profile(model, x), repeats)
+        reference = zoo.steered_reference_macs(extra)
+        results[name] = {
+            "forward_s": fwd,
+            "forward_times_s": fwd_times,
+            "profile_s": prof,
+            "profile_times_s": prof_times,
+            "ratio": prof / fwd,
+            "target": STEERED_TARGET,
+            "met": prof / fwd <= STEERED_TARGET,
+            "capture": p.capture.method,
+            "reason": p.capture.reason,
+            "macs": p.total_macs,
+            "reference_macs": reference,
+            "exact": p.total_macs == reference,
+        }
+    return results
 
 
 def _status_bytes(field: str) -> int | None:
@@ -216,6 +261,31 @@ def render(payload: dict[str, Any]) -> str:
             disable_numparse=True,
         ),
     ]
+    steered = payload.get("steered") or {}
+    if steered:
+        rows = [
+            [
+                name,
+                r["capture"],
+                fmt_seconds(r["forward_s"]),
+                fmt_seconds(r["profile_s"]),
+                f"{r['ratio']:.2f}x",
+                f"<= {r['target']:.0f}x: {'met' if r['met'] else 'not met'}",
+                "yes" if r["exact"] else "no",
+            ]
+            for name, r in steered.items()
+        ]
+        parts += [
+            "Control flow on tensor values (`zoo.InputSteered`: a branch on the input's mean, so fx fails and "
+            "a copy with fake weights runs on the real input; `zoo.WeightSteered`: a loop sized by a weight's "
+            "`.item()`, so a real clone runs), on a real (1, 3, 224, 224) input:",
+            tabulate(
+                rows,
+                ["model", "capture", "plain forward", "flopcount profile", "profile / forward", "target", "exact MACs"],
+                tablefmt="github",
+                disable_numparse=True,
+            ),
+        ]
     llama = payload.get("llama_7b")
     if llama and "error" in llama:
         parts.append(f"LLaMA-7B shapes on meta: error: {llama['error']}")
@@ -262,6 +332,11 @@ def headlines(payload: dict[str, Any]) -> list[str]:
                 f"{name}: profile / forward = {r['ratio']:.3f}x (target <= {r['target']:.2f}x): "
                 f"{'met' if r['met'] else 'not met'}"
             )
+    for name, r in (payload.get("steered") or {}).items():
+        lines.append(
+            f"{name} ({r['capture']}): profile / forward = {r['ratio']:.2f}x (target <= {r['target']:.0f}x): "
+            f"{'met' if r['met'] else 'not met'}"
+        )
     llama = payload.get("llama_7b") or {}
     if "speed_ratio" in llama:
         lines.append(
@@ -310,6 +385,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         },
         "repeats": args.repeats,
         "models": models,
+        "steered": time_steered(args.repeats),
         "llama_7b": None if args.no_llama else run_llama(args.repeats),
     }
     payload["headlines"] = headlines(payload)

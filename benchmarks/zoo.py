@@ -6,6 +6,8 @@
   counters miss.
 * :class:`SDPABlock` - a pre-norm transformer block using ``F.scaled_dot_product_attention``.
 * :func:`llama_7b` - a decoder-only transformer with LLaMA-7B shapes (build it on meta).
+* :class:`InputSteered`, :class:`WeightSteered` - the Table II CNN with control flow on
+  the input's values (a branch) and on a weight's value (a loop sized by ``.item()``).
 
 Each comes with its exact MAC count derived by hand (``*_reference_macs``).
 """
@@ -41,6 +43,42 @@ def paper_cnn_reference_macs(size: int = 224) -> int:
     """Eq. 10 for each conv (H*W*Cin*Cout*9) plus eq. 11 for each dense layer."""
     convs = size * size * 3 * 32 * 9 + (size // 2) ** 2 * 32 * 64 * 9 + (size // 4) ** 2 * 64 * 128 * 9
     return convs + 128 * (size // 8) ** 2 * 256 + 256 * 7
+
+
+class InputSteered(nn.Module):
+    """The Table II CNN, then one more Dense 7 when the input's mean is positive."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.net = PaperCNN()
+        self.extra = nn.Linear(7, 7)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.net(x)
+        if x.mean() > 0:  # the branch reads the input's values
+            y = self.extra(y)
+        return y
+
+
+class WeightSteered(nn.Module):
+    """The Table II CNN, then a Dense 7 applied as many times as a (frozen) weight says."""
+
+    def __init__(self, steps: int = 3) -> None:
+        super().__init__()
+        self.net = PaperCNN()
+        self.refine = nn.Linear(7, 7)
+        self.steps = nn.Parameter(torch.tensor(float(steps)), requires_grad=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.net(x)
+        for _ in range(int(self.steps.item())):  # the loop reads a weight's value
+            y = self.refine(y)
+        return y
+
+
+def steered_reference_macs(extra_dense: int, size: int = 224) -> int:
+    """:func:`paper_cnn_reference_macs` plus ``extra_dense`` Dense 7 -> 7 layers."""
+    return paper_cnn_reference_macs(size) + extra_dense * 7 * 7
 
 
 class FunctionalCNN(nn.Module):

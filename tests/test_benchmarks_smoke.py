@@ -179,3 +179,21 @@ def test_zoo_bench_workers_build_the_zoo_at_the_requested_scale(tmp_path, monkey
     zoo_bench.run_tool("flopcount", ["timm/resnet18"], 1, 10.0, tmp_path, "bench")
     cmd = commands[0]
     assert cmd[cmd.index("--scale") + 1] == "bench"
+
+
+def test_profile_speed_times_the_value_steered_models(tmp_path):
+    """Part 3: both steered models take their documented path, count exactly, and their ratios add up."""
+    from benchmarks import profile_speed
+
+    payload = profile_speed.main(["--quick", "--json", str(tmp_path / "ps.json"), "--docs", str(tmp_path / "b.md")])
+    steered = payload["steered"]
+    assert {name: r["capture"] for name, r in steered.items()} == {
+        "input_steered": "dispatch",
+        "weight_steered": "dispatch-real",
+    }
+    for name, r in steered.items():
+        assert r["exact"] and r["macs"] == r["reference_macs"], name
+        assert r["ratio"] == pytest.approx(r["profile_s"] / r["forward_s"])
+        assert r["met"] == (r["ratio"] <= profile_speed.STEERED_TARGET)
+        assert any(line.startswith(f"{name} ({r['capture']}): profile / forward") for line in payload["headlines"])
+    assert "| input_steered  | dispatch " in (tmp_path / "b.md").read_text()
