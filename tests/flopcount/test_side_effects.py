@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import gc
 
 import pytest
 import torch
@@ -186,3 +187,33 @@ def test_hooks_a_library_installs_while_profiling_are_removed():
     with torch.no_grad():
         assert torch.equal(model(x), twin(x))
     assert [len(layer._forward_hooks) for layer in model.layers] == [1, 1]  # installed once, by the real call
+
+
+COLLECTOR_SEEN: list[bool] = []
+
+
+class _CollectorProbe(nn.Module):
+    """Notes whether Python's cyclic garbage collector is on whenever its forward runs (on any copy of it)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        COLLECTOR_SEEN.append(gc.isenabled())
+        if x.sum() > 0:  # a value read: fx fails, the fake-weight run executes this Python again
+            return self.fc(x)
+        return x
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_the_garbage_collector_is_paused_only_for_the_call(enabled):
+    probe = _CollectorProbe()
+    COLLECTOR_SEEN.clear()
+    (gc.enable if enabled else gc.disable)()
+    try:
+        assert profile(probe, torch.ones(2, 4)).total_macs == 32
+        assert gc.isenabled() is enabled  # as it was before the call
+    finally:
+        gc.enable()
+    assert len(COLLECTOR_SEEN) >= 2 and not any(COLLECTOR_SEEN)  # paused while the model ran
