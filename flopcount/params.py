@@ -68,6 +68,22 @@ def _packed_weight_bias(module: nn.Module) -> tuple[int, int | None]:
     return sizes
 
 
+def _rnn_cell_numel(cell: Any) -> int:
+    """Weights and biases of one layer and direction of a dynamic quantized LSTM/GRU; unpacks once per cell.
+
+    The cell's state holds its two packed linears (input-hidden, hidden-hidden), as
+    ``RNNBase._weight_bias`` reads them.
+    """
+    if (cached := _cached(cell)) is not None:
+        return cached[0]
+    total = 0
+    for linear in cell.__getstate__()[0][4]:
+        weight, bias = linear.__getstate__()[0][:2]
+        total += int(weight.numel()) + (0 if bias is None else int(bias.numel()))
+    _keep(cell, (total, None))
+    return total
+
+
 def has_packed_bias(module: nn.Module) -> bool:
     """Whether a quantized conv or linear module (static or dynamic) has a bias.
 
@@ -95,8 +111,8 @@ def packed_numel(module: nn.Module) -> int:
     if not type(module).__module__.startswith("torch.ao.nn"):
         return 0
     if hasattr(module, "_all_weight_values") and hasattr(module, "get_weight"):  # dynamic LSTM/GRU
-        tensors = [*module.get_weight().values(), *module.get_bias().values()]  # type: ignore[operator]
-        return sum(int(t.numel()) for t in tensors)
+        cells: list[Any] = getattr(module, "_all_weight_values")  # noqa: B009  # typed as Tensor | Module
+        return sum(_rnn_cell_numel(packed.param) for packed in cells)
     packed = getattr(module, "_packed_params", None)
     if hasattr(module, "_weight_bias") and not isinstance(packed, nn.Module):
         weight, bias = _packed_weight_bias(module)  # conv (packed object) or LinearPackedParams itself

@@ -163,6 +163,17 @@ def test_packed_weights_are_unpacked_once_per_packed_object(monkeypatch):
     assert len(params._SIZES) < kept  # entries leave with their packed objects
 
 
+def test_dynamic_rnn_cells_are_unpacked_once_and_sized_as_the_float_source():
+    from flopcount import params
+
+    float_lstm = nn.Sequential(nn.LSTM(6, 5, num_layers=2, bidirectional=True)).eval()
+    int8 = torch.ao.quantization.quantize_dynamic(float_lstm, {nn.LSTM}, dtype=torch.qint8)
+    x = torch.randn(4, 2, 6)
+    assert profile(int8, x).total_params == sum(p.numel() for p in float_lstm.parameters())
+    cells = [packed.param for packed in int8[0]._all_weight_values]
+    assert len(cells) == 4 and all(params._cached(cell) is not None for cell in cells)  # one entry per cell, kept
+
+
 def test_dynamic_int8_linear_and_lstm():
     source = nn.Sequential(nn.Linear(8, 4), nn.LSTM(4, 6, num_layers=2))
     int8 = tq.quantize_dynamic(source, {nn.Linear, nn.LSTM}, dtype=torch.qint8)
