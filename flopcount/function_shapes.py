@@ -197,6 +197,30 @@ def _float_same(x: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
     return x
 
 
+def _einsum(equation: Any, *operands: Any) -> torch.Tensor:
+    """``torch.einsum`` without ``...``: each letter's size from the operands, which must agree."""
+    if len(operands) == 1 and isinstance(operands[0], (list, tuple)):
+        operands = tuple(operands[0])
+    if not isinstance(equation, str) or "..." in equation or not operands:
+        raise _NoRule
+    if not all(isinstance(t, torch.Tensor) and t.dtype == operands[0].dtype for t in operands):
+        raise _NoRule
+    lhs, arrow, rhs = equation.replace(" ", "").partition("->")
+    terms = lhs.split(",")
+    if len(terms) != len(operands) or any(len(term) != t.dim() for term, t in zip(terms, operands)):
+        raise _NoRule
+    sizes: dict[str, int] = {}
+    for term, tensor in zip(terms, operands):
+        for letter, size in zip(term, tensor.shape):
+            if sizes.setdefault(letter, size) != size or not letter.isalpha():
+                raise _NoRule  # broadcasting a size-1 index, or a bad equation: torch decides
+    letters = "".join(terms)
+    output = rhs if arrow else "".join(sorted(c for c in set(letters) if letters.count(c) == 1))
+    if any(c not in sizes for c in output) or len(set(output)) != len(output):
+        raise _NoRule
+    return meta_empty(tuple(sizes[c] for c in output), operands[0].dtype)
+
+
 def _roll(x: torch.Tensor, shifts: Any, dims: Any = None) -> torch.Tensor:
     shift_list = shifts if isinstance(shifts, (tuple, list)) else (shifts,)
     dim_list = () if dims is None else (dims if isinstance(dims, (tuple, list)) else (dims,))
@@ -304,6 +328,7 @@ FUNCTION_SHAPE_RULES: dict[Any, ShapeRule] = {
     F.linear: _linear,
     torch.addmm: _addmm,
     F.embedding: _embedding,
+    torch.einsum: _einsum,
     **PIECE_SHAPE_RULES,
 }
 

@@ -194,6 +194,24 @@ def test_getitem_with_an_index_tensor(shape, index, dtype):
     check(operator.getitem, (x, ids.to(dtype)), covered=dtype != torch.bool)
 
 
+@FAST
+@given(data=st.data(), count=st.integers(1, 3), implicit=st.booleans())
+def test_einsum(data, count, implicit):
+    letters = "ijkl"
+    terms = [data.draw(st.lists(st.sampled_from(letters), max_size=3, unique=True).map("".join)) for _ in range(count)]
+    sizes = {c: data.draw(st.integers(1, 3)) for c in letters}
+    misfit = data.draw(st.sampled_from((None, *letters)))  # one operand disagrees on one size
+    shapes = [[sizes[c] + (c == misfit and i == 0) for c in term] for i, term in enumerate(terms)]
+    used = sorted(set("".join(terms)))
+    output = "".join(data.draw(st.permutations(used))[: data.draw(st.integers(0, len(used)))])
+    equation = ",".join(terms) + ("" if implicit else f"->{output}")
+    dtype = data.draw(st.sampled_from((torch.float32, torch.complex64)))
+    operands = [torch.ones(shape, dtype=dtype) for shape in shapes]
+    misfit_used = misfit is not None and misfit in terms[0] and sum(misfit in t for t in terms) > 1
+    check(torch.einsum, (equation, *operands), covered=not misfit_used)
+    check(torch.einsum, (equation, operands), covered=not misfit_used)
+
+
 def test_broadcast_sizes_matches_torch():
     for shapes_ in [((2, 1, 4), (3, 1)), ((1,), ()), ((2, 3), (3, 2)), ((0, 1), (1, 5))]:
         try:
