@@ -119,21 +119,48 @@ def _cat(tensors: Any, dim: int = 0) -> torch.Tensor:
     return meta_empty(tuple(shape), dtype)
 
 
-def _gather_rows(x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
-    """``x[index]`` for an integer index tensor (a lookup table: relative-position biases)."""
-    if index.dtype not in (torch.int64, torch.int32) or x.dim() == 0:
-        raise _NoRule  # a boolean mask's result depends on its values
-    return meta_empty((*index.shape, *x.shape[1:]), x.dtype)
+def _advanced_index(x: torch.Tensor, items: tuple[Any, ...]) -> torch.Tensor:
+    """``x[...]`` with integer index tensors among slices and ``...`` (numpy's rules, as torch follows them).
+
+    The index tensors broadcast to one shape, which replaces their dims where they stand
+    when they are adjacent, else leads the result. A boolean mask (its result depends on
+    its values), a 0-d index, ``None`` or an integer beside index tensors is left to torch.
+    """
+    tensors = [i for i in items if isinstance(i, torch.Tensor)]
+    if x.dim() == 0 or any(t.dtype not in (torch.int64, torch.int32) or t.dim() == 0 for t in tensors):
+        raise _NoRule  # a 0-d index tensor selects like an integer
+    ellipses = sum(i is Ellipsis for i in items)
+    if not all(isinstance(i, (torch.Tensor, slice)) or i is Ellipsis for i in items) or ellipses > 1:
+        raise _NoRule
+    consumed = len(items) - ellipses
+    if consumed > x.dim():
+        raise _NoRule
+    expanded: list[Any] = []
+    for i in items:
+        expanded.extend([slice(None)] * (x.dim() - consumed) if i is Ellipsis else [i])
+    expanded.extend([slice(None)] * (x.dim() - len(expanded)))
+    index_shape = broadcast_sizes([t.shape for t in tensors])
+    if index_shape is None:
+        raise _NoRule  # torch names the shapes that do not broadcast
+    positions = [k for k, i in enumerate(expanded) if isinstance(i, torch.Tensor)]
+    sizes = [len(range(*i.indices(n))) if isinstance(i, slice) else -1 for i, n in zip(expanded, x.shape)]
+    if positions == list(range(positions[0], positions[-1] + 1)):
+        shape = (*sizes[: positions[0]], *index_shape, *sizes[positions[-1] + 1 :])
+    else:
+        shape = (*index_shape, *(s for s in sizes if s >= 0))
+    return meta_empty(shape, x.dtype)
 
 
 def _getitem(x: Any, index: Any) -> Any:
     if not isinstance(x, torch.Tensor):
         return x[index]
-    if isinstance(index, torch.Tensor):
-        return _gather_rows(x, index)
     items = index if isinstance(index, tuple) else (index,)
+    if any(isinstance(i, torch.Tensor) for i in items):
+        return _advanced_index(x, items)
     if not all(i is None or i is Ellipsis or isinstance(i, (int, slice)) for i in items):
         raise _NoRule  # advanced indexing: let torch decide
+    if sum(i is Ellipsis for i in items) > 1:
+        raise _NoRule  # torch's error
     consumed = sum(1 for i in items if i is not None and i is not Ellipsis)
     if consumed > x.dim():
         raise IndexError(f"too many indices for a {x.dim()}-d tensor")
@@ -219,6 +246,13 @@ def _einsum(equation: Any, *operands: Any) -> torch.Tensor:
     if any(c not in sizes for c in output) or len(set(output)) != len(output):
         raise _NoRule
     return meta_empty(tuple(sizes[c] for c in output), operands[0].dtype)
+
+
+def _bool_binary(a: Any, b: Any) -> torch.Tensor:
+    """``a & b`` / ``a | b`` of two boolean tensors (masks); other dtypes are left to torch."""
+    if not (isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor)) or not a.dtype == b.dtype == torch.bool:
+        raise _NoRule
+    return meta_empty(broadcast(a.shape, b.shape), torch.bool)
 
 
 def _roll(x: torch.Tensor, shifts: Any, dims: Any = None) -> torch.Tensor:
@@ -329,6 +363,7 @@ FUNCTION_SHAPE_RULES: dict[Any, ShapeRule] = {
     torch.addmm: _addmm,
     F.embedding: _embedding,
     torch.einsum: _einsum,
+    **dict.fromkeys(("Tensor.__and__", "Tensor.__or__", operator.and_, operator.or_), _bool_binary),
     **PIECE_SHAPE_RULES,
 }
 

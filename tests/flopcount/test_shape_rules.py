@@ -212,6 +212,33 @@ def test_einsum(data, count, implicit):
     check(torch.einsum, (equation, operands), covered=not misfit_used)
 
 
+@FAST
+@given(shape=st.lists(st.integers(1, 4), min_size=1, max_size=4).map(tuple), data=st.data())
+def test_getitem_with_index_tensors_among_slices(shape, data):
+    items = []
+    for _ in shape[: data.draw(st.integers(1, len(shape)))]:
+        kind = data.draw(st.sampled_from(("slice", "tensor", "tensor", "ellipsis")))
+        if kind == "slice":
+            items.append(slice(data.draw(st.integers(0, 4)), None, data.draw(st.integers(1, 2))))
+        elif kind == "ellipsis":
+            items.append(Ellipsis)
+        else:  # in-bounds values for any dim (bounds are values: neither a shape rule nor a meta kernel sees them)
+            index_shape = data.draw(st.sampled_from(((), (1,), (2,), (3, 1), (1, 2))))
+            items.append(torch.randint(0, min(shape), index_shape))
+    zero_d = any(isinstance(i, torch.Tensor) and i.dim() == 0 for i in items)
+    covered = sum(i is Ellipsis for i in items) <= 1 and not zero_d
+    check(operator.getitem, (torch.zeros(shape), tuple(items)), covered=lambda real: covered)
+
+
+@FAST
+@given(a=shapes, b=shapes, dtype=st.sampled_from((torch.bool, torch.int64)))
+def test_mask_and_or(a, b, dtype):
+    x, y = torch.ones(a, dtype=torch.bool), torch.ones(b, dtype=dtype)
+    covered = dtype == torch.bool and broadcast_sizes([a, b]) is not None
+    for target in ("Tensor.__and__", "Tensor.__or__", operator.and_, operator.or_):
+        check(target, (x, y), covered=covered)
+
+
 def test_broadcast_sizes_matches_torch():
     for shapes_ in [((2, 1, 4), (3, 1)), ((1,), ()), ((2, 3), (3, 2)), ((0, 1), (1, 5))]:
         try:
