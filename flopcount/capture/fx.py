@@ -1,8 +1,8 @@
 """The fx capture path: trace with concrete shapes, walking each node as it is created.
 
 :class:`ShapeTracer` keeps standard ``torch.nn`` layers (and any module class with a
-registered formula) as leaves and the module hierarchy in each node's
-``nn_module_stack``. Every node it creates goes to a
+registered formula) as leaves and keeps the innermost module path of each call. It builds no ``fx.Graph``: every call it records is
+a :class:`~flopcount.capture.walker.TraceNode` (named as fx would name it) handed to a
 :class:`~flopcount.capture.walker.GraphWalker`, which computes meta values lazily, so
 ``x.shape``, ``x.size(1)``, ``len(x)``, ``for row in x`` and ``B, L, D = x.shape`` give
 plain Python values during tracing (the profile is for one input shape anyway) and
@@ -15,11 +15,9 @@ by :func:`~flopcount.capture.isolation.preserved`.
 
 from __future__ import annotations
 
-import collections
 import contextlib
 import contextvars
 import inspect
-import operator
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -29,19 +27,17 @@ from torch import fx, nn
 from flopcount.capture.isolation import preserved
 from flopcount.capture.leaves import is_leaf
 from flopcount.capture.scoped_patches import own_class_patches
-from flopcount.capture.walker import MISSING, SHAPE_QUERIES, GraphWalker
+from flopcount.capture.shape_proxy import ShapeProxy
+from flopcount.capture.walker import SHAPE_QUERIES, GraphWalker, TraceNode
 from flopcount.errors import CaptureLimitation, InputMismatchError
 from flopcount.records import LayerRecord
-from flopcount.values import has_tensor, is_tensor_tree
+from flopcount.values import is_tensor_tree
 
 _SHAPE_METHODS = frozenset(name.removeprefix("Tensor.") for name in SHAPE_QUERIES)
 #: Argument types fx stores as they are (exact types: subclasses such as bool-like enums go through fx).
 _CONSTANT_ARG_TYPES = frozenset(
     {int, float, bool, str, complex, type(None), type(...)}
     | {torch.dtype, torch.device, torch.memory_format, torch.layout}
-)
-_CONCRETE_TENSOR_ATTRS = frozenset(
-    {"shape", "ndim", "dtype", "device", "is_cuda", "layout", "is_sparse", "is_quantized"}
 )
 
 
@@ -69,7 +65,7 @@ def capture_fx(
     tracer = ShapeTracer(walker, moe=moe)
     with preserved(model), eval_mode(model):
         if tracer.is_leaf_module(model, ""):
-            for node in _single_call_graph(model, tensors, concrete).nodes:
+            for node in _single_call_nodes(model, tensors, concrete):
                 walker.enqueue(node)
         else:
             tracer.trace(model, concrete_args=concrete or None)
@@ -157,11 +153,12 @@ class ShapeTracer(fx.Tracer):
         # fx's check would patch every global of every traced module's code.
         no_modules: tuple[Any, ...] = ()  # torch annotates the parameter as tuple[ModuleType] (one item)
         super().__init__(autowrap_modules=no_modules)
-        self.module_stack = _ModuleStack()
         self.walker = walker
         self.moe = moe
         self._param_names: dict[int, str] | None = None
         self._buffer_names: dict[int, str] | None = None
+        self._candidate_names: dict[Any, str] = {}
+        self._module_paths: list[str] = []  # the calls being traced, outermost first
 
     def trace(self, root: nn.Module | Callable[..., Any], concrete_args: dict[str, Any] | None = None) -> fx.Graph:
         """Trace as fx does, with its ``nn.Module`` patches on the model's own classes (:mod:`.scoped_patches`)."""
@@ -193,7 +190,9 @@ class ShapeTracer(fx.Tracer):
         return by_keyword, [self.root, *placeholders]
 
     def getattr(self, attr: str, attr_val: Any, parameter_proxy_cache: dict[str, Any]) -> Any:  # noqa: D102
-        if _PASS_THROUGH.get():
+        # Every read of a submodule, parameter or buffer comes here. fx only proxies
+        # parameters (proxy_buffer_attributes is off): anything else passes as it is.
+        if not isinstance(attr_val, torch.Tensor) or _PASS_THROUGH.get():
             return attr_val
         # fx searches root.named_parameters() linearly on every access; index it once.
         if isinstance(attr_val, nn.Parameter):
@@ -220,6 +219,8 @@ class ShapeTracer(fx.Tracer):
             return tuple([self.create_arg(item) for item in a])
         if kind is list:
             return [self.create_arg(item) for item in a]
+        if kind is dict and all(type(key) is str for key in a):
+            return {key: self.create_arg(item) for key, item in a.items()}
         # fx would search root.named_buffers() linearly and setattr "_tensor_constantN" on
         # the user's model for other tensors; resolve both through our own tables instead.
         if isinstance(a, torch.Tensor) and not isinstance(a, nn.Parameter):
@@ -239,119 +240,82 @@ class ShapeTracer(fx.Tracer):
     ) -> Any:
         if _PASS_THROUGH.get():
             return forward(*args, **kwargs)
-        if self.submodule_paths is not None and m not in self.submodule_paths:
+        # fx's own version also keeps a scope (copied on every call) and a module stack
+        # for node metadata; a stack of paths is all create_node needs.
+        path = self.submodule_paths.get(m) if self.submodule_paths is not None else self.path_of_module(m)
+        if path is None:
             return m.forward(*args, **kwargs)  # a module outside the model (a shared activation): its ops, inline
-        # Trace m.forward itself: going through m.__call__ would run the user's hooks.
-        return super().call_module(m, m.forward, args, kwargs)
+        self._module_paths.append(path)
+        try:
+            if self.is_leaf_module(m, path):
+                return self.create_proxy("call_module", path, args, kwargs)
+            return m.forward(*args, **kwargs)  # not m.__call__, which would run the user's hooks
+        finally:
+            self._module_paths.pop()
 
     def is_leaf_module(self, m: nn.Module, module_qualified_name: str) -> bool:  # noqa: D102
         return is_leaf(m, self.moe)
 
-    def create_node(self, *args: Any, **kwargs: Any) -> fx.Node:  # noqa: D102
-        node = super().create_node(*args, **kwargs)
+    def create_node(  # type: ignore[override]
+        self,
+        kind: str,
+        target: Any,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        name: str | None = None,
+        type_expr: Any = None,
+    ) -> TraceNode:
+        """A :class:`TraceNode` for the walker, named as fx names its nodes; no graph is built.
+
+        fx's own ``create_node`` also builds the graph (users, a linked list, a copy of
+        the module stack in every node's meta): about a third of a trace's time, for a
+        graph nobody reads. The walker needs each call's fields and its innermost module.
+        """
+        paths = self._module_paths
+        name = self.graph._graph_namespace.create_name(name or self.candidate_name(target), None)
+        node = TraceNode(kind, target, args, kwargs, name, paths[-1] if paths else "")
         self.walker.enqueue(node)
         return node
 
-    def create_proxy(self, kind: str, target: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: D102
-        proxy = super().create_proxy(kind, target, *args, **kwargs)
+    def candidate_name(self, target: Any) -> str:
+        """The base name fx gives a node calling ``target`` (``conv2d``, ``add``), memoised."""
+        try:
+            return self._candidate_names[target]
+        except KeyError:
+            name = self._candidate_names[target] = self.graph._target_to_str(target)
+            return name
+        except TypeError:  # an unhashable target
+            return self.graph._target_to_str(target)
+
+    def create_proxy(
+        self,
+        kind: str,
+        target: Any,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        name: str | None = None,
+        type_expr: Any = None,
+        proxy_factory_fn: Callable[[Any], fx.Proxy] | None = None,
+    ) -> Any:
+        """A :class:`ShapeProxy` for a new node; a shape query's concrete value instead."""
+        node = self.create_node(kind, target, self.create_arg(args), self.create_arg(kwargs), name, type_expr)
         if kind == "call_method" and target in _SHAPE_METHODS:
-            return self.walker.value_of(proxy.node)
-        return proxy
+            return self.walker.value_of(node)
+        # fx's Proxy only stores its node; nothing in fx reads a graph through it here
+        return ShapeProxy(node, self) if proxy_factory_fn is None else proxy_factory_fn(node)  # type: ignore[arg-type]
 
     def proxy(self, node: fx.Node) -> fx.Proxy:  # noqa: D102
         return ShapeProxy(node, self)
 
 
-class _ModuleStack(collections.OrderedDict):  # type: ignore[type-arg]
-    """fx's module stack, copied into every node's meta (``copy.copy`` of a plain ``OrderedDict`` is 7x slower)."""
+def _single_call_nodes(model: nn.Module, inputs: dict[str, Any], concrete_args: dict[str, Any]) -> list[TraceNode]:
+    """``placeholders -> call_module("")``, arguments in ``forward``'s order."""
+    graph = fx.Graph()  # names only, as fx's graph.placeholder and graph.call_module name their nodes
 
-    def __copy__(self) -> _ModuleStack:
-        return _ModuleStack(self)
+    def name_of(target: str) -> str:
+        return graph._graph_namespace.create_name(graph._target_to_str(target), None)
 
-
-def _tracer_of(args: tuple[Any, ...], kwargs: dict[str, Any]) -> ShapeTracer | None:
-    """The tracer of the first :class:`ShapeProxy` among the arguments, one level of list/tuple deep."""
-    for value in (*args, *kwargs.values()):
-        if type(value) is ShapeProxy:
-            return value.tracer
-        if type(value) in (list, tuple):
-            for item in value:
-                if type(item) is ShapeProxy:
-                    return item.tracer
-    return None
-
-
-class ShapeProxy(fx.Proxy):
-    """A proxy that answers shape questions with the concrete meta value."""
-
-    tracer: ShapeTracer
-
-    @classmethod
-    def __torch_function__(
-        cls,
-        orig_method: Callable[..., Any],
-        types: tuple[type, ...],
-        args: tuple[Any, ...] | None = None,
-        kwargs: dict[str, Any] | None = None,
-    ) -> Any:
-        # fx.Proxy's own version finds the tracer with two pytree walks over the arguments,
-        # the most expensive step of a torch function's node; one tracer is ever active here.
-        args, kwargs = args or (), kwargs or {}
-        tracer = _tracer_of(args, kwargs)
-        if tracer is None or isinstance(orig_method, (torch._C.ScriptMethod, torch._ops.HigherOrderOperator)):
-            return super().__torch_function__(orig_method, types, args, kwargs)
-        if torch.overrides.is_tensor_method_or_property(orig_method):
-            return tracer.create_proxy("call_method", orig_method.__name__, args, kwargs)
-        name = tracer.graph._target_to_str(orig_method.__name__)
-        return tracer.create_proxy("call_function", orig_method, args, kwargs, name=name)
-
-    def _value(self) -> Any:
-        return self.tracer.walker.value_of(self.node)
-
-    def __getattr__(self, name: str) -> Any:
-        if name in _CONCRETE_TENSOR_ATTRS:
-            value = self._value()
-            if isinstance(value, torch.Tensor):
-                if name in ("device", "is_cuda"):  # the values are meta; the model's tensors are where its inputs are
-                    device = self.tracer.walker.device
-                    return device if name == "device" else device.type == "cuda"
-                return getattr(value, name)
-        return super().__getattr__(name)
-
-    def __len__(self) -> int:
-        value = self._value()
-        if value is MISSING:
-            raise fx.proxy.TraceError("len() of a proxy with unknown value")
-        return len(value)
-
-    def __iter__(self) -> Iterator[Any]:
-        value = self._value()
-        if isinstance(value, (torch.Tensor, tuple, list)):
-            # fx.Proxy gains __getitem__ at runtime (torch/fx/proxy.py's magic methods).
-            return iter([self[i] for i in range(len(value))])  # type: ignore[index]
-        return super().__iter__()
-
-    def __setitem__(self, key: Any, value: Any) -> None:
-        # A node like any other: the walker runs it on the meta value in graph order, and
-        # the copy it makes is recorded with its aten formulas (as on the dispatch path).
-        self.tracer.create_proxy("call_function", operator.setitem, (self, key, value), {})
-
-    def __bool__(self) -> bool:
-        value = self._value()
-        if value is not MISSING and not has_tensor(value):
-            return bool(value)
-        raise fx.proxy.TraceError("control flow depends on tensor values")
-
-    def __index__(self) -> int:
-        value = self._value()
-        if isinstance(value, int):
-            return value
-        raise fx.proxy.TraceError("a tensor value is used as an index")
-
-
-def _single_call_graph(model: nn.Module, inputs: dict[str, Any], concrete_args: dict[str, Any]) -> fx.Graph:
-    """``placeholders -> call_module("") -> output``, arguments in ``forward``'s order."""
-    graph = fx.Graph()
+    nodes: list[TraceNode] = []
     args: list[Any] = []
     kwargs: dict[str, Any] = {}
     positional = True
@@ -359,10 +323,13 @@ def _single_call_graph(model: nn.Module, inputs: dict[str, Any], concrete_args: 
         if name not in inputs and name not in concrete_args:
             positional = False
             continue
-        value = graph.placeholder(name) if name in inputs else concrete_args[name]
+        value: Any = concrete_args.get(name)
+        if name in inputs:
+            value = TraceNode("placeholder", name, (), {}, name_of(name))
+            nodes.append(value)
         if positional and param.kind in (param.POSITIONAL_ONLY, param.POSITIONAL_OR_KEYWORD):
             args.append(value)
         else:
             kwargs[name] = value
-    graph.output(graph.call_module("", tuple(args), kwargs))
-    return graph
+    nodes.append(TraceNode("call_module", "", tuple(args), kwargs, name_of("")))
+    return nodes

@@ -14,6 +14,7 @@ removed, replaced ones are put back, and containers get their old items back in 
 from __future__ import annotations
 
 import contextlib
+import operator
 from collections.abc import Iterator
 from typing import Any
 
@@ -34,9 +35,9 @@ def _same_items(container: Any, saved: Any) -> bool:
     if len(container) != len(saved):
         return False
     if isinstance(container, dict):
-        return all(key in container and container[key] is value for key, value in saved.items())
+        return list(container) == list(saved) and all(map(operator.is_, container.values(), saved.values()))
     if isinstance(container, list):
-        return all(a is b for a, b in zip(container, saved))
+        return all(map(operator.is_, container, saved))
     return bool(container == saved)
 
 
@@ -67,33 +68,36 @@ class ModuleState:
     """
 
     def __init__(self, model: nn.Module) -> None:
-        self._saved: list[tuple[nn.Module, dict[str, Any], list[tuple[Any, Any | None]]]] = []
+        # Checked on every profile() of every module: the usual case (nothing changed) is
+        # decided by C-level comparisons of key lists and value identities.
+        self._saved: list[tuple[dict[str, Any], list[str], list[Any]]] = []
+        self._filled: list[tuple[Any, Any]] = []
+        # empty containers, kept without a copy (most are hook dicts; one may be filled while
+        # tracing, as transformers installs its output-capturing hooks on the first call)
+        self._empty: list[Any] = []
         for module in model.modules():
             attrs = vars(module)
-            # an empty container is kept as None (most are hook dicts; one may be filled while
-            # tracing, as transformers installs its output-capturing hooks on the first call)
-            containers = [
-                (value, _shallow(value) if value else None)
-                for value in attrs.values()
-                if isinstance(value, _CONTAINERS)
-            ]
-            self._saved.append((module, attrs.copy(), containers))
+            values = list(attrs.values())
+            self._saved.append((attrs, list(attrs), values))
+            for value in values:
+                if isinstance(value, _CONTAINERS):
+                    if value:
+                        self._filled.append((value, _shallow(value)))
+                    else:
+                        self._empty.append(value)
 
     def restore(self) -> None:
         """Put every module's attributes and container items back as they were."""
-        for module, attrs, containers in self._saved:
-            current = vars(module)
-            for name in [name for name in current if name not in attrs]:
-                del current[name]
-            for name, value in attrs.items():
-                if current.get(name, _MISSING) is not value:
-                    current[name] = value
-            for container, saved in containers:
-                if saved is None:
-                    if container:
-                        container.clear()
-                elif not _same_items(container, saved):
-                    _put_back(container, saved)
+        for current, names, values in self._saved:
+            if list(current) != names or not all(map(operator.is_, current.values(), values)):
+                current.clear()
+                current.update(zip(names, values))
+        if any(self._empty):
+            for container in self._empty:
+                container.clear()
+        for container, saved in self._filled:
+            if not _same_items(container, saved):
+                _put_back(container, saved)
 
 
 _MISSING = object()

@@ -7,9 +7,11 @@ common layers) or by meta execution, and each op node becomes one
 so the aten ops inside a wrapped function or an unknown leaf are still counted, each as
 its own record; only aten ops without a formula stay uncounted.
 
-Nodes arrive while the graph is being traced (:meth:`GraphWalker.enqueue`) and are
+Nodes arrive while the model is being traced (:meth:`GraphWalker.enqueue`) and are
 stepped lazily, in order, when the tracer needs a concrete value
-(:meth:`GraphWalker.value_of`) or at the end (:meth:`GraphWalker.finish`).
+(:meth:`GraphWalker.value_of`) or at the end (:meth:`GraphWalker.finish`). A node is a
+:class:`TraceNode`: what an ``TraceNode`` says of one call, without the graph around it
+(no graph is built: the walker is its only reader).
 """
 
 from __future__ import annotations
@@ -57,6 +59,34 @@ SHAPE_QUERIES = frozenset(
 MISSING: Any = object()
 
 
+class TraceNode:
+    """One traced call: an ``TraceNode``'s fields, without the graph's bookkeeping.
+
+    Attributes:
+        op: fx's node kind (``placeholder``, ``get_attr``, ``call_function``,
+            ``call_method``, ``call_module`` or ``output``).
+        target: The function, method name, module path or attribute path called.
+        args: Positional arguments, earlier nodes in place of their values.
+        kwargs: Keyword arguments, likewise.
+        name: fx's unique node name (``conv2d``, ``add_3``).
+        module_path: Path of the innermost module whose ``forward`` made the call.
+        meta: Free-form notes, as on an ``fx.Node`` (fx marks calls of ``fx.wrap``-ed
+            functions there); the walker reads none.
+    """
+
+    __slots__ = ("args", "kwargs", "meta", "module_path", "name", "op", "target")
+
+    def __init__(
+        self, op: str, target: Any, args: tuple[Any, ...], kwargs: dict[str, Any], name: str, module_path: str = ""
+    ) -> None:
+        self.op, self.target, self.args, self.kwargs = op, target, args, kwargs
+        self.name, self.module_path = name, module_path
+        self.meta: dict[str, Any] = {}
+
+    def __repr__(self) -> str:
+        return f"TraceNode({self.op} {self.name})"
+
+
 class GraphWalker:
     """Steps the nodes of one traced graph of ``model``; owns their values and records.
 
@@ -83,9 +113,9 @@ class GraphWalker:
         self._stepping = stepping
         self._modules = dict(model.named_modules())
         self._constants: dict[str, Any] = {}
-        self._pending: collections.deque[fx.Node] = collections.deque()
-        self._env: dict[fx.Node, Any] = {}
-        self._param_of: dict[fx.Node, nn.Parameter] = {}
+        self._pending: collections.deque[TraceNode] = collections.deque()
+        self._env: dict[TraceNode, Any] = {}
+        self._param_of: dict[TraceNode, nn.Parameter] = {}
         self._seen_params: set[int] = set()
         self._packed = packed_sizes(model)
         self._records: list[LayerRecord] = []
@@ -106,11 +136,11 @@ class GraphWalker:
         self._constants[name] = value
         return name
 
-    def enqueue(self, node: fx.Node) -> None:
+    def enqueue(self, node: TraceNode) -> None:
         """Queue a new node; it is stepped when its value is needed, or at the end."""
         self._pending.append(node)
 
-    def value_of(self, node: fx.Node) -> Any:
+    def value_of(self, node: TraceNode) -> Any:
         """The concrete value of ``node`` (or :data:`MISSING`), stepping every queued node up to it."""
         if node not in self._env and self._pending:
             with self._stepping():
@@ -129,17 +159,41 @@ class GraphWalker:
         return self._records
 
     # ------------------------------------------------------------------ node kinds
-    def _step(self, node: fx.Node) -> None:
+    def _step(self, node: TraceNode) -> None:
         if node.op == "placeholder":
             self._env[node] = self._placeholder(node)
         elif node.op == "get_attr":
             self._env[node] = self._get_attr(node)
         elif node.op != "output":
-            args = fx.node.map_arg(node.args, self._env.__getitem__)
-            kwargs = fx.node.map_arg(node.kwargs, self._env.__getitem__)
-            self._env[node] = self._run_node(node, args, kwargs)
+            params: list[nn.Parameter] = []
+            args = self._resolve(node.args, params)
+            kwargs = self._resolve(node.kwargs, params) if node.kwargs else {}
+            self._env[node] = self._run_node(node, args, kwargs, params)
 
-    def _placeholder(self, node: fx.Node) -> Any:
+    def _resolve(self, value: Any, params: list[nn.Parameter]) -> Any:
+        """``value`` with each node replaced by its value; parameters read are added to ``params``."""
+        kind = type(value)
+        if kind is TraceNode:
+            param = self._param_of.get(value)
+            if param is not None:
+                params.append(param)
+            return self._env[value]
+        if kind is tuple or kind is list:
+            return kind([self._resolve(item, params) for item in value])
+        if kind is dict:
+            return {key: self._resolve(item, params) for key, item in value.items()}
+        if isinstance(value, tuple):  # as fx.node.map_aggregate: a named tuple keeps its type
+            items = tuple([self._resolve(item, params) for item in value])
+            return kind(*items) if hasattr(value, "_fields") else items
+        if isinstance(value, list):
+            return [self._resolve(item, params) for item in value]
+        if isinstance(value, dict):
+            return {key: self._resolve(item, params) for key, item in value.items()}
+        if kind is slice:
+            return slice(*[self._resolve(part, params) for part in (value.start, value.stop, value.step)])
+        return value
+
+    def _placeholder(self, node: TraceNode) -> Any:
         name = str(node.target).lstrip("*")
         if name in self._inputs:
             return to_meta(self._inputs[name])
@@ -150,7 +204,7 @@ class GraphWalker:
             return node.args[0]  # forward's default value
         raise TypeError(f"missing example input {name!r}")
 
-    def _get_attr(self, node: fx.Node) -> Any:
+    def _get_attr(self, node: TraceNode) -> Any:
         target = str(node.target)
         if target in self._constants:
             return to_meta(self._constants[target])
@@ -161,7 +215,9 @@ class GraphWalker:
             self._param_of[node] = value
         return to_meta(value)
 
-    def _run_node(self, node: fx.Node, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    def _run_node(
+        self, node: TraceNode, args: tuple[Any, ...], kwargs: dict[str, Any], params_read: list[nn.Parameter]
+    ) -> Any:
         if self.device.type != "meta":  # the model sees its inputs' device; its values here stay on meta
             if node.op == "call_method" and node.target in ("cpu", "cuda"):
                 return args[0]
@@ -173,7 +229,7 @@ class GraphWalker:
         inputs = tensors_in(args) + tensors_in(kwargs) if kwargs else tensors_in(args)
         if module is None and (target is getattr or target in SHAPE_QUERIES or not inputs):
             return _run_python(node, args, kwargs)
-        path = str(node.target) if module is not None else _module_path(node)
+        path = str(node.target) if module is not None else node.module_path
         formula = lookup(target)
         if formula is None and node.op == "call_method":
             formula = lookup(getattr(torch, str(node.target), None))
@@ -187,7 +243,7 @@ class GraphWalker:
             raise
         except Exception as exc:
             raise ShapeMismatchError(_mismatch_message(node, module, path, args, exc), layer=path) from None
-        params = self._new_params(node, module)
+        params = self._new_params(module, params_read)
         type_name = leaf_type_name(module) if module is not None else _op_name(node)
         if recorder is not None and recorder.calls:  # one record per aten op inside, each with its formula
             sub = aten_records(recorder.calls, prefix=f"{type_name}>")
@@ -218,9 +274,9 @@ class GraphWalker:
         )
         return output
 
-    def _new_params(self, node: fx.Node, module: nn.Module | None) -> int:
+    def _new_params(self, module: nn.Module | None, params_read: list[nn.Parameter]) -> int:
         tensors: list[torch.Tensor] = module_parameters(module) if module is not None else []
-        tensors += [self._param_of[n] for n in node.all_input_nodes if n in self._param_of]
+        tensors += params_read
         total = 0
         for tensor in tensors:
             if id(tensor) not in self._seen_params:
@@ -252,7 +308,7 @@ def _onto_meta(
     return args, kwargs
 
 
-def _target(node: fx.Node, module: nn.Module | None) -> Any:
+def _target(node: TraceNode, module: nn.Module | None) -> Any:
     if module is not None:
         return type(module)
     if node.op == "call_method":
@@ -260,7 +316,9 @@ def _target(node: fx.Node, module: nn.Module | None) -> Any:
     return node.target
 
 
-def _shape(node: fx.Node, module: nn.Module | None, target: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+def _shape(
+    node: TraceNode, module: nn.Module | None, target: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> Any:
     """The output from a shape rule when one applies, else from meta execution."""
     if module is not None:
         return module_output_of(module, args, kwargs)
@@ -268,7 +326,7 @@ def _shape(node: fx.Node, module: nn.Module | None, target: Any, args: tuple[Any
 
 
 def _execute(
-    node: fx.Node, module: nn.Module | None, args: tuple[Any, ...], kwargs: dict[str, Any], recorder: OpRecorder
+    node: TraceNode, module: nn.Module | None, args: tuple[Any, ...], kwargs: dict[str, Any], recorder: OpRecorder
 ) -> Any:
     if isinstance(module, torch.jit.ScriptModule):
         space = VirtualSpace(torch.device("cpu"))
@@ -281,7 +339,7 @@ def _execute(
             return call_target(_target(node, None), args, kwargs)
 
 
-def _run_python(node: fx.Node, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+def _run_python(node: TraceNode, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     """Ops on Python values and tensor attributes (``x.shape``, ``x.size(0) + 1``)."""
     if node.op == "call_method":
         return getattr(args[0], str(node.target))(*args[1:], **kwargs)
@@ -289,21 +347,15 @@ def _run_python(node: fx.Node, args: tuple[Any, ...], kwargs: dict[str, Any]) ->
         return call_target(node.target, args, kwargs)
 
 
-def _module_path(node: fx.Node) -> str:
-    stack = node.meta.get("nn_module_stack")
-    if not stack:
-        return ""
-    innermost = next(reversed(stack.values()))
-    return str(innermost[0] if isinstance(innermost, tuple) else next(reversed(stack)))
-
-
-def _op_name(node: fx.Node) -> str:
+def _op_name(node: TraceNode) -> str:
     if node.op == "call_method":
         return str(node.target)
     return str(getattr(node.target, "__name__", None) or target_name(node.target))
 
 
-def _mismatch_message(node: fx.Node, module: nn.Module | None, path: str, args: tuple[Any, ...], exc: Exception) -> str:
+def _mismatch_message(
+    node: TraceNode, module: nn.Module | None, path: str, args: tuple[Any, ...], exc: Exception
+) -> str:
     what = type(module).__name__ if module is not None else _op_name(node)
     where = f"layer {path!r} ({what})" if path else f"op {what!r}"
     shapes = ", ".join(str(s) for s in tensor_shapes(args)) or "no tensors"
