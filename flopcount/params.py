@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import threading
 import weakref
+from collections.abc import Iterable
 from typing import Any
 
 import torch
@@ -120,8 +121,10 @@ def packed_numel(module: nn.Module) -> int:
     return 0
 
 
-def packed_sizes(root: nn.Module) -> dict[int, int]:
+def packed_sizes(root: nn.Module, modules: Iterable[nn.Module] | None = None) -> dict[int, int]:
     """``id(module) -> numel`` of the packed weights of every quantized module under ``root``.
+
+    ``modules`` is ``root.modules()`` when the caller already has them.
 
     Example:
         >>> import torch
@@ -130,7 +133,7 @@ def packed_sizes(root: nn.Module) -> dict[int, int]:
         >>> sizes[id(model[0]._packed_params)], id(model[0]) in sizes
         (15, False)
     """
-    return {id(module): numel for module in root.modules() if (numel := packed_numel(module))}
+    return {id(module): numel for module in modules or root.modules() if (numel := packed_numel(module))}
 
 
 def module_parameters(module: nn.Module) -> list[torch.Tensor]:
@@ -146,8 +149,11 @@ def module_parameters(module: nn.Module) -> list[torch.Tensor]:
     return [p for p in module._parameters.values() if p is not None]
 
 
-def parameter_counts(model: nn.Module) -> tuple[int, int]:
-    """``(total, trainable)``: unique parameter tensors plus packed weights (never trainable)."""
+def parameter_counts(model: nn.Module, modules: Iterable[nn.Module] | None = None) -> tuple[int, int]:
+    """``(total, trainable)``: unique parameter tensors plus packed weights (never trainable).
+
+    ``modules`` is ``model.modules()`` when the caller already has them.
+    """
     params = list(model.parameters())
-    total = sum(p.numel() for p in params) + sum(packed_sizes(model).values())
+    total = sum(p.numel() for p in params) + sum(packed_sizes(model, modules).values())
     return total, sum(p.numel() for p in params if p.requires_grad)

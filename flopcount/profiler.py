@@ -102,8 +102,9 @@ def profile(
 
 def _profile(model: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any], conv: Convention, moe: str) -> Profile:
     with _collector_paused():
-        records, capture = _capture_records(model, args, kwargs, moe)
-        return _assemble(model, tuple(records), capture, conv, tuple(tensor_shapes((args, kwargs))))
+        named = tuple(model.named_modules())  # one walk for every stage (a capture puts back what it adds)
+        records, capture = _capture_records(model, named, args, kwargs, moe)
+        return _assemble(model, named, tuple(records), capture, conv, tuple(tensor_shapes((args, kwargs))))
 
 
 @contextlib.contextmanager
@@ -139,12 +140,13 @@ def _uncompiled(model: nn.Module) -> nn.Module:
 
 def _assemble(
     model: nn.Module,
+    named: tuple[tuple[str, nn.Module], ...],
     raw: tuple[LayerRecord, ...],
     capture: CaptureInfo,
     conv: Convention,
     input_shapes: tuple[tuple[int, ...], ...],
 ) -> Profile:
-    total, trainable = parameter_counts(model)
+    total, trainable = parameter_counts(model, [module for _, module in named])
     return Profile(
         model=type(model).__name__,
         layers=tuple(conv.apply(r) for r in raw),
@@ -154,7 +156,7 @@ def _assemble(
         convention=conv,
         input_shapes=input_shapes,
         raw_layers=raw,
-        module_types={name: type(module).__name__ for name, module in model.named_modules()},
+        module_types={name: type(module).__name__ for name, module in named},
     )
 
 
@@ -183,18 +185,22 @@ def _example_inputs(
 
 
 def _capture_records(
-    model: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any], moe: str
+    model: nn.Module,
+    named: tuple[tuple[str, nn.Module], ...],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    moe: str,
 ) -> tuple[list[LayerRecord], CaptureInfo]:
     """fx, else a virtual dispatch run, else a real dispatch run: decided by error type only."""
-    if moe == "routed" and any(HF_EXPERTS.matches(type(m)) for m in model.modules()):
+    if moe == "routed" and any(HF_EXPERTS.matches(type(m)) for _, m in named):
         return _routed_run(model, args, kwargs)
-    steered = weight_steered(model)
+    steered = weight_steered(model, named)
     if steered is not None:  # known to need weight values: fx and the virtual run would fail first
         if not _all_real(args, kwargs):
             raise _needs_values(model, steered)
         return _real_run(model, args, kwargs, moe, steered)
     try:
-        return capture_fx(model, args, kwargs, moe=moe), CaptureInfo("fx")
+        return capture_fx(model, args, kwargs, moe=moe, named_modules=named), CaptureInfo("fx")
     except InputMismatchError:
         raise
     except ShapeMismatchError as exc:  # the inputs do not fit, or a meta kernel refuses what fake tensors pass

@@ -1,8 +1,9 @@
 """The fx capture path: trace with concrete shapes, walking each node as it is created.
 
 :class:`ShapeTracer` keeps standard ``torch.nn`` layers (and any module class with a
-registered formula) as leaves and keeps the innermost module path of each call. It builds no ``fx.Graph``: every call it records is
-a :class:`~flopcount.capture.walker.TraceNode` (named as fx would name it) handed to a
+registered formula) as leaves and keeps the innermost module path of each call. It
+builds no ``fx.Graph``: every call it records is a
+:class:`~flopcount.capture.walker.TraceNode` (named as fx would name it) handed to a
 :class:`~flopcount.capture.walker.GraphWalker`, which computes meta values lazily, so
 ``x.shape``, ``x.size(1)``, ``len(x)``, ``for row in x`` and ``B, L, D = x.shape`` give
 plain Python values during tracing (the profile is for one input shape anyway) and
@@ -17,8 +18,10 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import functools
 import inspect
-from collections.abc import Callable, Iterator
+import weakref
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 import torch
@@ -42,11 +45,18 @@ _CONSTANT_ARG_TYPES = frozenset(
 
 
 def capture_fx(
-    model: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any], *, moe: str = "expected"
+    model: nn.Module,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    *,
+    moe: str = "expected",
+    named_modules: Sequence[tuple[str, nn.Module]] | None = None,
 ) -> list[LayerRecord]:
     """Trace ``model`` in eval mode with concrete shapes; return one record per op.
 
     A root that is itself a leaf (a bare ``nn.LSTM``) becomes a one-node graph.
+    ``named_modules`` is ``model.named_modules()`` when the caller already has them
+    (each walk of a large model costs a fraction of a millisecond).
 
     Raises:
         InputMismatchError: The inputs do not match ``forward``'s signature.
@@ -61,9 +71,11 @@ def capture_fx(
         [('0', 'Linear', 24), ('1', 'ReLU', 0)]
     """
     tensors, concrete = bind_inputs(model, args, kwargs)
-    walker = GraphWalker(model, tensors, stepping=untraced, concrete=concrete)
-    tracer = ShapeTracer(walker, moe=moe)
-    with preserved(model), eval_mode(model):
+    named = tuple(named_modules or model.named_modules())
+    modules = [module for _, module in named]
+    walker = GraphWalker(model, tensors, stepping=Untraced, concrete=concrete, named_modules=named)
+    tracer = ShapeTracer(walker, moe=moe, modules=modules)
+    with preserved(model, modules), eval_mode(model, modules):
         if tracer.is_leaf_module(model, ""):
             for node in _single_call_nodes(model, tensors, concrete):
                 walker.enqueue(node)
@@ -85,7 +97,7 @@ def bind_inputs(
         InputMismatchError: The inputs do not match ``forward``'s signature.
         CaptureLimitation: ``forward`` takes ``*args`` or ``**kwargs``.
     """
-    signature = inspect.signature(model.forward)
+    signature = forward_signature(model)
     try:
         bound = signature.bind(*args, **kwargs)
     except TypeError as exc:
@@ -104,14 +116,44 @@ def bind_inputs(
     return tensors, concrete
 
 
+_SIGNATURES: weakref.WeakKeyDictionary[Callable[..., Any], inspect.Signature] = weakref.WeakKeyDictionary()
+
+
+def forward_signature(model: nn.Module) -> inspect.Signature:
+    """``inspect.signature(model.forward)``, kept per class ``forward`` function.
+
+    ``inspect.signature`` unwraps decorators (every Hugging Face ``forward`` has several)
+    and builds the signature anew on every call.
+    """
+    forward = model.forward
+    function = getattr(forward, "__func__", None)
+    if function is None:
+        return inspect.signature(forward)
+    signature = _SIGNATURES.get(function)
+    if signature is None:
+        signature = _SIGNATURES[function] = inspect.signature(forward)
+    return signature
+
+
+#: fx's node names are ``Graph._target_to_str(target)`` made unique; the first part is
+#: pure (the same on torch 2.13-2.15), so one graph computes it for all traces.
+_NAMER = fx.Graph()
+
+
+@functools.lru_cache(maxsize=4096)
+def _base_name(target: Any) -> str:
+    return _NAMER._target_to_str(target)
+
+
 @contextlib.contextmanager
-def eval_mode(model: nn.Module) -> Iterator[None]:
+def eval_mode(model: nn.Module, modules: Iterable[nn.Module] | None = None) -> Iterator[None]:
     """Put every submodule in eval mode for the block, then restore each flag exactly.
 
     Counting in eval mode makes the result independent of ``model.training`` (auxiliary
-    heads and stochastic depth only run in training).
+    heads and stochastic depth only run in training). ``modules`` is ``model.modules()``
+    when the caller already has them.
     """
-    switched = [module for module in model.modules() if module.training]
+    switched = [module for module in modules or model.modules() if module.training]
     try:
         for module in switched:
             module.training = False
@@ -129,14 +171,20 @@ def eval_mode(model: nn.Module) -> Iterator[None]:
 _PASS_THROUGH = contextvars.ContextVar("flopcount_fx_pass_through", default=False)
 
 
-@contextlib.contextmanager
-def untraced() -> Iterator[None]:
-    """Let meta code run plainly while fx is tracing (the walker steps nodes in here)."""
-    token = _PASS_THROUGH.set(True)
-    try:
-        yield
-    finally:
-        _PASS_THROUGH.reset(token)
+class Untraced:
+    """Let meta code run plainly while fx is tracing (the walker steps nodes in here).
+
+    A class, not a generator context manager: the walker enters one for every concrete
+    value the trace asks for.
+    """
+
+    __slots__ = ("_token",)
+
+    def __enter__(self) -> None:
+        self._token = _PASS_THROUGH.set(True)
+
+    def __exit__(self, *exc_info: object) -> None:
+        _PASS_THROUGH.reset(self._token)
 
 
 class ShapeTracer(fx.Tracer):
@@ -148,23 +196,23 @@ class ShapeTracer(fx.Tracer):
     of being set as attributes on the model.
     """
 
-    def __init__(self, walker: GraphWalker, moe: str = "expected") -> None:
+    def __init__(self, walker: GraphWalker, moe: str = "expected", modules: Sequence[nn.Module] | None = None) -> None:
         # No autowrapping of ``math`` functions: with concrete shapes they see ints, and
         # fx's check would patch every global of every traced module's code.
         no_modules: tuple[Any, ...] = ()  # torch annotates the parameter as tuple[ModuleType] (one item)
         super().__init__(autowrap_modules=no_modules)
         self.walker = walker
+        self._modules = modules  # the traced model's, when known (for own_class_patches)
         self.moe = moe
         self._param_names: dict[int, str] | None = None
         self._buffer_names: dict[int, str] | None = None
-        self._candidate_names: dict[Any, str] = {}
         self._module_paths: list[str] = []  # the calls being traced, outermost first
 
     def trace(self, root: nn.Module | Callable[..., Any], concrete_args: dict[str, Any] | None = None) -> fx.Graph:
         """Trace as fx does, with its ``nn.Module`` patches on the model's own classes (:mod:`.scoped_patches`)."""
         if not isinstance(root, nn.Module):
             return super().trace(root, concrete_args)
-        with own_class_patches(root):
+        with own_class_patches(root, self._modules):
             return super().trace(root, concrete_args)
 
     def create_args_for_root(
@@ -277,15 +325,13 @@ class ShapeTracer(fx.Tracer):
         self.walker.enqueue(node)
         return node
 
-    def candidate_name(self, target: Any) -> str:
-        """The base name fx gives a node calling ``target`` (``conv2d``, ``add``), memoised."""
+    @staticmethod
+    def candidate_name(target: Any) -> str:
+        """The base name fx gives a node calling ``target`` (``conv2d``, ``add``, ``layer1_0_conv1``)."""
         try:
-            return self._candidate_names[target]
-        except KeyError:
-            name = self._candidate_names[target] = self.graph._target_to_str(target)
-            return name
+            return _base_name(target)
         except TypeError:  # an unhashable target
-            return self.graph._target_to_str(target)
+            return _NAMER._target_to_str(target)
 
     def create_proxy(
         self,
@@ -319,7 +365,7 @@ def _single_call_nodes(model: nn.Module, inputs: dict[str, Any], concrete_args: 
     args: list[Any] = []
     kwargs: dict[str, Any] = {}
     positional = True
-    for name, param in inspect.signature(model.forward).parameters.items():
+    for name, param in forward_signature(model).parameters.items():
         if name not in inputs and name not in concrete_args:
             positional = False
             continue

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import operator
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from torch import nn
@@ -67,7 +67,7 @@ class ModuleState:
         (False, [], 0)
     """
 
-    def __init__(self, model: nn.Module) -> None:
+    def __init__(self, model: nn.Module, modules: Iterable[nn.Module] | None = None) -> None:
         # Checked on every profile() of every module: the usual case (nothing changed) is
         # decided by C-level comparisons of key lists and value identities.
         self._saved: list[tuple[dict[str, Any], list[str], list[Any]]] = []
@@ -75,7 +75,7 @@ class ModuleState:
         # empty containers, kept without a copy (most are hook dicts; one may be filled while
         # tracing, as transformers installs its output-capturing hooks on the first call)
         self._empty: list[Any] = []
-        for module in model.modules():
+        for module in modules or model.modules():
             attrs = vars(module)
             values = list(attrs.values())
             self._saved.append((attrs, list(attrs), values))
@@ -104,9 +104,12 @@ _MISSING = object()
 
 
 @contextlib.contextmanager
-def preserved(model: nn.Module) -> Iterator[None]:
-    """Run the block, then restore every attribute of every module of ``model`` (see the module docstring)."""
-    state = ModuleState(model)
+def preserved(model: nn.Module, modules: Iterable[nn.Module] | None = None) -> Iterator[None]:
+    """Run the block, then restore every attribute of every module of ``model`` (see the module docstring).
+
+    ``modules`` is ``model.modules()`` when the caller already has them.
+    """
+    state = ModuleState(model, modules)
     try:
         yield
     finally:

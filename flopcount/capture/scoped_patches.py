@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from torch import nn
@@ -31,12 +31,13 @@ _PATCHED = ("__call__", "__getattr__")
 _NONE = object()
 
 
-def patchable_classes(model: nn.Module) -> list[type[nn.Module]] | None:
+def patchable_classes(model: nn.Module, modules: Iterable[nn.Module] | None = None) -> list[type[nn.Module]] | None:
     """The classes of ``model``'s modules, when fx's patches can be set on them instead of ``nn.Module``.
 
     That is when every class inherits ``__call__`` and ``__getattr__`` from ``nn.Module``
     unchanged (a class with its own version may call ``super()``, which only the patch
-    on ``nn.Module`` reaches) and none is ``nn.Module`` itself.
+    on ``nn.Module`` reaches) and none is ``nn.Module`` itself. ``modules`` is
+    ``model.modules()`` when the caller already has them.
 
     Example:
         >>> net = nn.Sequential(nn.Linear(2, 2), nn.ReLU(), nn.Linear(2, 1))
@@ -45,7 +46,7 @@ def patchable_classes(model: nn.Module) -> list[type[nn.Module]] | None:
         >>> patchable_classes(nn.ModuleDict({"a": nn.Module()})) is None  # a bare nn.Module
         True
     """
-    classes = list(dict.fromkeys(type(module) for module in model.modules()))
+    classes = list(dict.fromkeys(map(type, modules or model.modules())))
     for cls in classes:
         if cls is nn.Module:
             return None
@@ -73,7 +74,7 @@ class _ClassPatch:
 
 
 @contextlib.contextmanager
-def own_class_patches(model: nn.Module) -> Iterator[bool]:
+def own_class_patches(model: nn.Module, modules: Iterable[nn.Module] | None = None) -> Iterator[bool]:
     """While the block runs, fx's ``nn.Module`` patches from this thread go on ``model``'s classes.
 
     Yields whether they do: False (fx unchanged) when :func:`patchable_classes` says no or
@@ -81,7 +82,7 @@ def own_class_patches(model: nn.Module) -> Iterator[bool]:
     makes (wrapped functions, other classes) goes through unchanged, and fx reverts the
     redirected ones with the rest, on its usual schedule.
     """
-    classes = patchable_classes(model)
+    classes = patchable_classes(model, modules)
     patcher_cls = getattr(_symbolic_trace, "_Patcher", None)
     original = getattr(patcher_cls, "patch_method", None)
     if classes is None or patcher_cls is None or original is None:

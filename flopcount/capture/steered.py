@@ -11,6 +11,8 @@ nothing is imported to check.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from torch import nn
 
 #: ``module.qualname`` of the class -> what it does with weight-derived values
@@ -23,15 +25,17 @@ WEIGHT_STEERED: dict[str, str] = {
 }
 
 
-def weight_steered(model: nn.Module) -> str | None:
+def weight_steered(model: nn.Module, named_modules: Iterable[tuple[str, nn.Module]] | None = None) -> str | None:
     """Why ``model`` needs a real run (the first such module, by path), or ``None``.
+
+    ``named_modules`` is ``model.named_modules()`` when the caller already has them.
 
     Example:
         >>> import torch
         >>> weight_steered(torch.nn.Linear(2, 2)) is None
         True
     """
-    for path, module in model.named_modules():
+    for path, module in named_modules or model.named_modules():
         cls = type(module)
         why = WEIGHT_STEERED.get(f"{cls.__module__}.{cls.__qualname__}")
         if why is not None:

@@ -19,11 +19,11 @@ from __future__ import annotations
 import collections
 import contextlib
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
-from torch import fx, nn
+from torch import nn
 from torch.utils import _pytree as pytree
 
 from flopcount.capture.leaves import type_name as leaf_type_name
@@ -97,6 +97,7 @@ class GraphWalker:
             patches there, so meta execution is not traced).
         concrete: Non-tensor inputs fx specialised the trace on, by name (its
             placeholders for them are checked against these values).
+        named_modules: ``model.named_modules()``, when the caller already has them.
     """
 
     def __init__(
@@ -105,19 +106,20 @@ class GraphWalker:
         inputs: dict[str, Any],
         stepping: Callable[[], contextlib.AbstractContextManager[Any]] = contextlib.nullcontext,
         concrete: dict[str, Any] | None = None,
+        named_modules: Sequence[tuple[str, nn.Module]] | None = None,
     ) -> None:
         self._model = model
         self._inputs = inputs
         self._concrete = concrete or {}
         self.device = input_device(inputs, default="meta")  # meta when all are meta
         self._stepping = stepping
-        self._modules = dict(model.named_modules())
+        self._modules = dict(named_modules or model.named_modules())
         self._constants: dict[str, Any] = {}
         self._pending: collections.deque[TraceNode] = collections.deque()
         self._env: dict[TraceNode, Any] = {}
         self._param_of: dict[TraceNode, nn.Parameter] = {}
         self._seen_params: set[int] = set()
-        self._packed = packed_sizes(model)
+        self._packed = packed_sizes(model, self._modules.values())
         self._records: list[LayerRecord] = []
 
     # ------------------------------------------------------------------ the tracer's side
@@ -171,13 +173,19 @@ class GraphWalker:
             self._env[node] = self._run_node(node, args, kwargs, params)
 
     def _resolve(self, value: Any, params: list[nn.Parameter]) -> Any:
-        """``value`` with each node replaced by its value; parameters read are added to ``params``."""
+        """``value`` with each node replaced by its value; parameters read are added to ``params``.
+
+        The inputs' device becomes ``meta`` (the model sees its inputs' device; the values
+        here are meta tensors).
+        """
         kind = type(value)
         if kind is TraceNode:
             param = self._param_of.get(value)
             if param is not None:
                 params.append(param)
             return self._env[value]
+        if kind is torch.device:
+            return META if value == self.device else value
         if kind is tuple or kind is list:
             return kind([self._resolve(item, params) for item in value])
         if kind is dict:
@@ -221,7 +229,7 @@ class GraphWalker:
         if self.device.type != "meta":  # the model sees its inputs' device; its values here stay on meta
             if node.op == "call_method" and node.target in ("cpu", "cuda"):
                 return args[0]
-            args, kwargs = _onto_meta(
+            args, kwargs = _named_device_onto_meta(
                 args, kwargs, self.device, method=node.target if node.op == "call_method" else None
             )
         module = self._modules[str(node.target)] if node.op == "call_module" else None
@@ -289,22 +297,18 @@ class GraphWalker:
         return total
 
 
-def _onto_meta(
+def _named_device_onto_meta(
     args: tuple[Any, ...], kwargs: dict[str, Any], device: torch.device, method: Any = None
 ) -> tuple[Any, Any]:
-    """``args``/``kwargs`` with ``device`` (as a ``torch.device``, or a string where a device goes) made ``meta``."""
-    meta = torch.device("meta")
+    """``args``/``kwargs`` with ``device``, named by a string where a device goes, made ``meta``.
 
-    def swap(value: Any) -> Any:
-        return meta if isinstance(value, torch.device) and value == device else value
-
-    args = fx.node.map_aggregate(args, swap)
+    ``x.to("cpu")`` and ``device="cpu"``; ``torch.device`` values are swapped by
+    :meth:`GraphWalker._resolve`.
+    """
     if method == "to" and len(args) > 1 and isinstance(args[1], str) and torch.device(args[1]) == device:
-        args = (args[0], meta, *args[2:])
-    if kwargs:
-        kwargs = dict(fx.node.map_aggregate(kwargs, swap))
-        if isinstance(kwargs.get("device"), str) and torch.device(kwargs["device"]) == device:
-            kwargs["device"] = meta
+        args = (args[0], META, *args[2:])
+    if kwargs and isinstance(kwargs.get("device"), str) and torch.device(kwargs["device"]) == device:
+        kwargs = {**kwargs, "device": META}
     return args, kwargs
 
 

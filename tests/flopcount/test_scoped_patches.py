@@ -91,7 +91,7 @@ def test_another_threads_fx_trace_patches_nn_module_as_usual() -> None:
 
 
 @contextlib.contextmanager
-def _fx_patches_on_nn_module(model: nn.Module) -> Iterator[bool]:
+def _fx_patches_on_nn_module(model: nn.Module, modules: Any = None) -> Iterator[bool]:
     yield False
 
 
