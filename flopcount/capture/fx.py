@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-import functools
 import inspect
 import weakref
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -27,8 +26,10 @@ from typing import Any
 import torch
 from torch import fx, nn
 
+from flopcount.capture import module_trace
 from flopcount.capture.isolation import preserved
 from flopcount.capture.leaves import is_leaf
+from flopcount.capture.node_names import NodeNames, base_name
 from flopcount.capture.scoped_patches import own_class_patches
 from flopcount.capture.shape_proxy import ShapeProxy
 from flopcount.capture.walker import SHAPE_QUERIES, GraphWalker, TraceNode
@@ -74,7 +75,7 @@ def capture_fx(
     named = tuple(named_modules or model.named_modules())
     modules = [module for _, module in named]
     walker = GraphWalker(model, tensors, stepping=Untraced, concrete=concrete, named_modules=named)
-    tracer = ShapeTracer(walker, moe=moe, modules=modules)
+    tracer = ShapeTracer(walker, moe=moe, named_modules=named)
     with preserved(model, modules), eval_mode(model, modules):
         if tracer.is_leaf_module(model, ""):
             for node in _single_call_nodes(model, tensors, concrete):
@@ -135,16 +136,6 @@ def forward_signature(model: nn.Module) -> inspect.Signature:
     return signature
 
 
-#: fx's node names are ``Graph._target_to_str(target)`` made unique; the first part is
-#: pure (the same on torch 2.13-2.15), so one graph computes it for all traces.
-_NAMER = fx.Graph()
-
-
-@functools.lru_cache(maxsize=4096)
-def _base_name(target: Any) -> str:
-    return _NAMER._target_to_str(target)
-
-
 @contextlib.contextmanager
 def eval_mode(model: nn.Module, modules: Iterable[nn.Module] | None = None) -> Iterator[None]:
     """Put every submodule in eval mode for the block, then restore each flag exactly.
@@ -196,24 +187,33 @@ class ShapeTracer(fx.Tracer):
     of being set as attributes on the model.
     """
 
-    def __init__(self, walker: GraphWalker, moe: str = "expected", modules: Sequence[nn.Module] | None = None) -> None:
+    def __init__(
+        self, walker: GraphWalker, moe: str = "expected", named_modules: Sequence[tuple[str, nn.Module]] | None = None
+    ) -> None:
         # No autowrapping of ``math`` functions: with concrete shapes they see ints, and
         # fx's check would patch every global of every traced module's code.
         no_modules: tuple[Any, ...] = ()  # torch annotates the parameter as tuple[ModuleType] (one item)
         super().__init__(autowrap_modules=no_modules)
         self.walker = walker
-        self._modules = modules  # the traced model's, when known (for own_class_patches)
+        self._named_modules = named_modules  # the traced model's, when the caller has them
         self.moe = moe
         self._param_names: dict[int, str] | None = None
         self._buffer_names: dict[int, str] | None = None
+        self._names = NodeNames()
         self._module_paths: list[str] = []  # the calls being traced, outermost first
 
     def trace(self, root: nn.Module | Callable[..., Any], concrete_args: dict[str, Any] | None = None) -> fx.Graph:
         """Trace as fx does, with its ``nn.Module`` patches on the model's own classes (:mod:`.scoped_patches`)."""
         if not isinstance(root, nn.Module):
             return super().trace(root, concrete_args)
-        with own_class_patches(root, self._modules):
-            return super().trace(root, concrete_args)
+        named = self._named_modules
+        if not named or named[0][1] is not root:
+            named = tuple(root.named_modules())
+        with own_class_patches(root, [module for _, module in named]):
+            if self._autowrap_function_ids or not module_trace.supported():
+                return super().trace(root, concrete_args)
+            module_trace.trace_module(self, root, named, concrete_args)
+            return self.graph
 
     def create_args_for_root(
         self, root_fn: Callable[..., Any], is_module: bool, concrete_args: Any = None
@@ -320,18 +320,10 @@ class ShapeTracer(fx.Tracer):
         graph nobody reads. The walker needs each call's fields and its innermost module.
         """
         paths = self._module_paths
-        name = self.graph._graph_namespace.create_name(name or self.candidate_name(target), None)
+        name = self._names.create(name or base_name(target))
         node = TraceNode(kind, target, args, kwargs, name, paths[-1] if paths else "")
         self.walker.enqueue(node)
         return node
-
-    @staticmethod
-    def candidate_name(target: Any) -> str:
-        """The base name fx gives a node calling ``target`` (``conv2d``, ``add``, ``layer1_0_conv1``)."""
-        try:
-            return _base_name(target)
-        except TypeError:  # an unhashable target
-            return _NAMER._target_to_str(target)
 
     def create_proxy(
         self,
@@ -356,10 +348,10 @@ class ShapeTracer(fx.Tracer):
 
 def _single_call_nodes(model: nn.Module, inputs: dict[str, Any], concrete_args: dict[str, Any]) -> list[TraceNode]:
     """``placeholders -> call_module("")``, arguments in ``forward``'s order."""
-    graph = fx.Graph()  # names only, as fx's graph.placeholder and graph.call_module name their nodes
+    names = NodeNames()  # as fx's graph.placeholder and graph.call_module name their nodes
 
     def name_of(target: str) -> str:
-        return graph._graph_namespace.create_name(graph._target_to_str(target), None)
+        return names.create(base_name(target))
 
     nodes: list[TraceNode] = []
     args: list[Any] = []

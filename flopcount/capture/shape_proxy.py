@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import fx
 
+from flopcount.capture.node_names import base_name
 from flopcount.capture.walker import MISSING
 from flopcount.values import has_tensor
 
@@ -60,7 +61,7 @@ class ShapeProxy(fx.Proxy):
             return super().__torch_function__(orig_method, types, args, kwargs)
         if torch.overrides.is_tensor_method_or_property(orig_method):
             return tracer.create_proxy("call_method", orig_method.__name__, args, kwargs)
-        name = tracer.candidate_name(orig_method.__name__)
+        name = base_name(orig_method.__name__)
         return tracer.create_proxy("call_function", orig_method, args, kwargs, name=name)
 
     def _value(self) -> Any:
