@@ -208,7 +208,7 @@ class ShapeTracer(fx.Tracer):
             return super().trace(root, concrete_args)
         named = self._named_modules
         if not named or named[0][1] is not root:
-            named = tuple(root.named_modules())
+            named = self._named_modules = tuple(root.named_modules())
         with own_class_patches(root, [module for _, module in named]):
             if self._autowrap_function_ids or not module_trace.supported():
                 return super().trace(root, concrete_args)
@@ -245,13 +245,24 @@ class ShapeTracer(fx.Tracer):
         # fx searches root.named_parameters() linearly on every access; index it once.
         if isinstance(attr_val, nn.Parameter):
             if self._param_names is None:
-                self._param_names = {id(p): n for n, p in self.root.named_parameters(remove_duplicate=False)}
+                self._param_names = self._parameter_names()
             name = self._param_names.get(id(attr_val))
             if name is not None:
                 if name not in parameter_proxy_cache:
-                    parameter_proxy_cache[name] = self.create_proxy("get_attr", name, (), {})
+                    proxy = parameter_proxy_cache[name] = self.create_proxy("get_attr", name, (), {})
+                    self.walker.bind(proxy.node, attr_val)
                 return parameter_proxy_cache[name]
         return super().getattr(attr, attr_val, parameter_proxy_cache)
+
+    def _parameter_names(self) -> dict[int, str]:
+        """``id(parameter) -> path`` for the traced model (a shared module under its first path)."""
+        named = self._named_modules or tuple(self.root.named_modules())
+        return {
+            id(param): f"{prefix}.{name}" if prefix else name
+            for prefix, module in named
+            for name, param in module._parameters.items()
+            if param is not None
+        }
 
     def create_arg(self, a: Any) -> Any:  # noqa: D102
         # Most arguments are proxies, plain constants or tuples/lists of them: answer
@@ -277,7 +288,9 @@ class ShapeTracer(fx.Tracer):
             name = self._buffer_names.get(id(a))
             if name is None:
                 name = self._buffer_names[id(a)] = self.walker.add_constant(a)
-            return self.create_node("get_attr", name, (), {})
+            node = self.create_node("get_attr", name, (), {})
+            self.walker.bind(node, a)
+            return node
         try:
             return super().create_arg(a)
         except NotImplementedError:  # an object fx has no graph form for (a cache made in forward)

@@ -18,6 +18,7 @@ import functools
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import torch
 from torch import fx, nn
 from torch.fx import _symbolic_trace as fx_trace
 
@@ -53,7 +54,8 @@ def trace_module(
     """Trace ``root.forward`` with ``tracer``: its proxies, nodes and module calls, as ``fx.Tracer.trace`` makes them.
 
     Args:
-        tracer: A tracer without autowrapped functions (``autowrap_modules=()``).
+        tracer: A tracer without autowrapped functions (``autowrap_modules=()``) whose
+            ``getattr`` proxies tensors only, as fx's does (it is not asked about others).
         root: The model.
         named_modules: ``root.named_modules()``.
         concrete_args: Inputs fixed at trace time, by name.
@@ -77,7 +79,10 @@ def trace_module(
 
         @functools.wraps(orig_getattr)
         def module_getattr_wrapper(mod: nn.Module, attr: str) -> Any:
-            return tracer.getattr(attr, orig_getattr(mod, attr), parameter_proxy_cache)
+            value = orig_getattr(mod, attr)
+            if not isinstance(value, torch.Tensor):  # a submodule: fx's getattr returns it as it is
+                return value
+            return tracer.getattr(attr, value, parameter_proxy_cache)
 
         @functools.wraps(orig_call)
         def module_call_wrapper(mod: nn.Module, *args: Any, **kwargs: Any) -> Any:

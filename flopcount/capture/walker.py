@@ -115,6 +115,7 @@ class GraphWalker:
         self._stepping = stepping
         self._modules = dict(named_modules or model.named_modules())
         self._constants: dict[str, Any] = {}
+        self._bound: dict[TraceNode, Any] = {}
         self._pending: collections.deque[TraceNode] = collections.deque()
         self._env: dict[TraceNode, Any] = {}
         self._param_of: dict[TraceNode, nn.Parameter] = {}
@@ -137,6 +138,10 @@ class GraphWalker:
         name = f"<constant {len(self._constants)}>"
         self._constants[name] = value
         return name
+
+    def bind(self, node: TraceNode, value: Any) -> None:
+        """The value a ``get_attr`` node reads, as the tracer found it (no path lookup when stepped)."""
+        self._bound[node] = value
 
     def enqueue(self, node: TraceNode) -> None:
         """Queue a new node; it is stepped when its value is needed, or at the end."""
@@ -213,12 +218,14 @@ class GraphWalker:
         raise TypeError(f"missing example input {name!r}")
 
     def _get_attr(self, node: TraceNode) -> Any:
+        value = self._bound.pop(node, MISSING)
         target = str(node.target)
-        if target in self._constants:
+        if value is MISSING and target in self._constants:
             return to_meta(self._constants[target])
-        value: Any = self._model
-        for part in target.split("."):
-            value = getattr(value, part)
+        if value is MISSING:
+            value = self._model
+            for part in target.split("."):
+                value = getattr(value, part)
         if isinstance(value, nn.Parameter):
             self._param_of[node] = value
         return to_meta(value)
