@@ -5,8 +5,10 @@ CNN at batch 1, the median time of ``flopcount.profile`` (after one warm-up) bes
 median time of a plain ``torch.no_grad()`` CPU forward pass, and the ratio; the targets
 are <= 0.5x for resnet50 and <= 1/3 for vit_b_16.
 
-Part 2 (one fresh process): a decoder with LLaMA-7B shapes built on the ``meta`` device,
-profiled on a (1, 2048) token tensor, beside ``torch.utils.flop_counter.FlopCounterMode``
+Part 2 (one fresh process each): a decoder with LLaMA-7B shapes built on the ``meta``
+device (``zoo.llama_7b``, then Hugging Face's ``LlamaForCausalLM`` with transformers'
+default config, which is LLaMA-7B's), profiled on a (1, 2048) token tensor, beside
+``torch.utils.flop_counter.FlopCounterMode``
 running the same meta model in the same process (target: flopcount no slower), and
 flopcount's peak memory (target < 1 GB): tracemalloc peak and the growth of the
 process's peak RSS while profiling, with the process's whole peak RSS (mostly
@@ -170,16 +172,29 @@ def _peak_rss_bytes() -> int:
     return _status_bytes("VmHWM") or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
-def llama_worker(repeats: int) -> dict[str, Any]:
-    """Profile the meta LLaMA-7B decoder with flopcount and FlopCounterMode (run in a fresh process)."""
+def _build_llama(source: str) -> Any:
+    """The 7B decoder on meta: ``zoo.llama_7b()``, or (``"hf"``) ``LlamaForCausalLM(LlamaConfig())`` (7B defaults)."""
+    import torch
+
+    from benchmarks import zoo
+
+    with torch.device("meta"):
+        if source == "hf":
+            from transformers import LlamaConfig, LlamaForCausalLM
+
+            return LlamaForCausalLM(LlamaConfig())
+        return zoo.llama_7b()
+
+
+def llama_worker(repeats: int, source: str = "zoo") -> dict[str, Any]:
+    """Profile a meta LLaMA-7B decoder with flopcount and FlopCounterMode (run in a fresh process)."""
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
     from benchmarks import zoo
     from flopcount import profile
 
-    with torch.device("meta"):
-        model = zoo.llama_7b()
+    model = _build_llama(source)
     tokens = torch.zeros(LLAMA_TOKENS, dtype=torch.long, device="meta")
     rss_before = _status_bytes("VmRSS") if _reset_peak_rss() else _peak_rss_bytes()
     start = time.perf_counter()
@@ -203,6 +218,7 @@ def llama_worker(repeats: int) -> dict[str, Any]:
     reference = zoo.llama_reference_macs(*LLAMA_TOKENS)
     macs = p.using("torchvision").total_macs
     return {
+        "source": source,
         "tokens": list(LLAMA_TOKENS),
         "params": p.total_params,
         "capture": p.capture.method,
@@ -228,9 +244,9 @@ def llama_worker(repeats: int) -> dict[str, Any]:
     }
 
 
-def run_llama(repeats: int) -> dict[str, Any]:
+def run_llama(repeats: int, source: str = "zoo") -> dict[str, Any]:
     """Run :func:`llama_worker` in a fresh process so its memory numbers are its own."""
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--llama-worker", "--repeats", str(repeats)]
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--llama-worker", source, "--repeats", str(repeats)]
     proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "CUDA_VISIBLE_DEVICES": ""})
     if proc.returncode != 0:
         return {"error": (proc.stderr.strip().splitlines() or ["worker failed"])[-1][:200]}
@@ -290,37 +306,54 @@ def render(payload: dict[str, Any]) -> str:
     if llama and "error" in llama:
         parts.append(f"LLaMA-7B shapes on meta: error: {llama['error']}")
     elif llama:
-        rows = [
-            [
-                "flopcount `profile(model, tokens)`",
-                fmt_seconds(llama["flopcount_s"]),
-                fmt_count(llama["flopcount_macs"]),
-                "yes" if llama["flopcount_matches"] else "no",
-            ],
-            [
-                "`FlopCounterMode` (FLOPs / 2)",
-                fmt_seconds(llama["flop_counter_s"]),
-                fmt_count(llama["flop_counter_macs"]),
-                "yes" if llama["flop_counter_matches"] else "no",
-            ],
-        ]
-        parts += [
-            f"Decoder with LLaMA-7B shapes ({fmt_count(llama['params'])} parameters) built under "
-            f"`torch.device('meta')`, tokens {tuple(llama['tokens'])} on meta, both tools in one fresh process; "
-            f"exact MACs {fmt_count(llama['reference_macs'])} (`zoo.llama_reference_macs`).",
-            tabulate(rows, ["tool", "time / call", "MACs", "exact"], tablefmt="github", disable_numparse=True),
-            f"- speed: flopcount / FlopCounterMode = {llama['speed_ratio']:.2f}x, target <= 1: "
-            f"{'met' if llama['speed_met'] else 'not met'} (flopcount's first, cold call: "
-            f"{fmt_seconds(llama['flopcount_cold_s'])})\n"
-            f"- memory: tracemalloc peak {_mib(llama['tracemalloc_peak_bytes'])}, peak-RSS growth while "
-            f"profiling {_mib(llama['rss_growth_bytes'])}; target < 1 GB: "
-            f"{'met' if llama['memory_met'] else 'not met'} (for context: the process's lifetime peak RSS is "
-            f"{_mib(llama['process_peak_rss_bytes'])} and its RSS just before the first profile call "
-            f"{_mib(llama['process_rss_before_profile_bytes'])}, mostly `import torch`; FlopCounterMode's "
-            f"peak-RSS growth on the same model: {_mib(llama['flop_counter_rss_growth_bytes'])})",
-        ]
+        parts += _llama_section(llama)
+    hf = payload.get("hf_llama_7b")
+    if hf and "error" in hf:
+        parts.append(f"Hugging Face LLaMA-7B on meta: error: {hf['error']}")
+    elif hf:
+        parts += _llama_section(hf)
     parts.append("Headlines:\n\n" + "\n".join(f"- {line}" for line in payload["headlines"]))
     return "\n\n".join(parts)
+
+
+def _llama_section(llama: dict[str, Any]) -> list[str]:
+    """The 7B decoder's text and table (either source)."""
+    from tabulate import tabulate
+
+    rows = [
+        [
+            "flopcount `profile(model, tokens)`",
+            fmt_seconds(llama["flopcount_s"]),
+            fmt_count(llama["flopcount_macs"]),
+            "yes" if llama["flopcount_matches"] else "no",
+        ],
+        [
+            "`FlopCounterMode` (FLOPs / 2)",
+            fmt_seconds(llama["flop_counter_s"]),
+            fmt_count(llama["flop_counter_macs"]),
+            "yes" if llama["flop_counter_matches"] else "no",
+        ],
+    ]
+    params = fmt_count(llama["params"])
+    what = (
+        f"Hugging Face `LlamaForCausalLM(LlamaConfig())` (transformers' defaults are LLaMA-7B's; {params} parameters)"
+        if llama.get("source") == "hf"
+        else f"Decoder with LLaMA-7B shapes ({params} parameters)"
+    )
+    return [
+        f"{what} built under `torch.device('meta')`, tokens {tuple(llama['tokens'])} on meta, both tools in one "
+        f"fresh process; exact MACs {fmt_count(llama['reference_macs'])} (`zoo.llama_reference_macs`).",
+        tabulate(rows, ["tool", "time / call", "MACs", "exact"], tablefmt="github", disable_numparse=True),
+        f"- speed: flopcount / FlopCounterMode = {llama['speed_ratio']:.2f}x, target <= 1: "
+        f"{'met' if llama['speed_met'] else 'not met'} (flopcount's first, cold call: "
+        f"{fmt_seconds(llama['flopcount_cold_s'])})\n"
+        f"- memory: tracemalloc peak {_mib(llama['tracemalloc_peak_bytes'])}, peak-RSS growth while "
+        f"profiling {_mib(llama['rss_growth_bytes'])}; target < 1 GB: "
+        f"{'met' if llama['memory_met'] else 'not met'} (for context: the process's lifetime peak RSS is "
+        f"{_mib(llama['process_peak_rss_bytes'])} and its RSS just before the first profile call "
+        f"{_mib(llama['process_rss_before_profile_bytes'])}, mostly `import torch`; FlopCounterMode's "
+        f"peak-RSS growth on the same model: {_mib(llama['flop_counter_rss_growth_bytes'])})",
+    ]
 
 
 def headlines(payload: dict[str, Any]) -> list[str]:
@@ -337,17 +370,18 @@ def headlines(payload: dict[str, Any]) -> list[str]:
             f"{name} ({r['capture']}): profile / forward = {r['ratio']:.2f}x (target <= {r['target']:.0f}x): "
             f"{'met' if r['met'] else 'not met'}"
         )
-    llama = payload.get("llama_7b") or {}
-    if "speed_ratio" in llama:
-        lines.append(
-            f"llama_7b on meta: flopcount / FlopCounterMode = {llama['speed_ratio']:.2f}x "
-            f"(target <= 1): {'met' if llama['speed_met'] else 'not met'}"
-        )
-        peak = max(llama["tracemalloc_peak_bytes"], llama["rss_growth_bytes"])
-        lines.append(
-            f"llama_7b on meta: flopcount peak memory {_mib(peak)} (target < 1 GB): "
-            f"{'met' if llama['memory_met'] else 'not met'}"
-        )
+    for key in ("llama_7b", "hf_llama_7b"):
+        llama = payload.get(key) or {}
+        if "speed_ratio" in llama:
+            lines.append(
+                f"{key} on meta: flopcount / FlopCounterMode = {llama['speed_ratio']:.2f}x "
+                f"(target <= 1): {'met' if llama['speed_met'] else 'not met'}"
+            )
+            peak = max(llama["tracemalloc_peak_bytes"], llama["rss_growth_bytes"])
+            lines.append(
+                f"{key} on meta: flopcount peak memory {_mib(peak)} (target < 1 GB): "
+                f"{'met' if llama['memory_met'] else 'not met'}"
+            )
     return lines
 
 
@@ -359,7 +393,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--no-llama", action="store_true", help="skip the 7B decoder")
     parser.add_argument("--json", type=Path, help="results JSON (default benchmarks/results/profile_speed.json)")
     parser.add_argument("--docs", type=Path, help="markdown file to update (default docs/benchmarks.md)")
-    parser.add_argument("--llama-worker", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--llama-worker", choices=("zoo", "hf"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.quick:
         args.repeats, args.no_llama = 1, True
@@ -370,7 +404,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     """Run the measurements, print the table and write the JSON (and docs section)."""
     args = parse_args(argv)
     if args.llama_worker:
-        print(json.dumps(llama_worker(args.repeats)))
+        print(json.dumps(llama_worker(args.repeats, args.llama_worker)))
         return {}
     start = time.perf_counter()
     info = machine_info()
@@ -387,6 +421,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "models": models,
         "steered": time_steered(args.repeats),
         "llama_7b": None if args.no_llama else run_llama(args.repeats),
+        "hf_llama_7b": None if args.no_llama else run_llama(args.repeats, "hf"),
     }
     payload["headlines"] = headlines(payload)
     payload["wall_s"] = time.perf_counter() - start

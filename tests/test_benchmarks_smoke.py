@@ -197,3 +197,33 @@ def test_profile_speed_times_the_value_steered_models(tmp_path):
         assert r["met"] == (r["ratio"] <= profile_speed.STEERED_TARGET)
         assert any(line.startswith(f"{name} ({r['capture']}): profile / forward") for line in payload["headlines"])
     assert "| input_steered  | dispatch " in (tmp_path / "b.md").read_text()
+
+
+def test_profile_speed_renders_both_7b_decoders_from_their_numbers():
+    """Part 2's text and headlines come from the worker's numbers, for the zoo decoder and Hugging Face's."""
+    from benchmarks import profile_speed
+
+    def worker(source: str, ours: float, theirs: float) -> dict:
+        return {
+            "source": source, "tokens": [1, 2048], "params": 6738415616, "reference_macs": 14630806093824,
+            "flopcount_macs": 14630806093824, "flopcount_matches": True, "flop_counter_macs": 14630806093824,
+            "flop_counter_matches": True, "flopcount_cold_s": 0.1, "flopcount_s": ours, "flop_counter_s": theirs,
+            "speed_ratio": ours / theirs, "speed_met": ours <= theirs, "tracemalloc_peak_bytes": 2**20,
+            "rss_growth_bytes": 3 * 2**20, "process_peak_rss_bytes": 2**30, "process_rss_before_profile_bytes": 2**29,
+            "flop_counter_rss_growth_bytes": 2**20, "memory_met": True,
+        }  # fmt: skip
+
+    payload = {
+        "machine": {
+            "date": "today", "cpu_model": "cpu", "cpu_cores_usable": 2, "ram_gib": 1, "python": "3", "torch": "2",
+            "torch_threads": 1,
+        },
+        "versions": {"flopcount": "0"}, "repeats": 1, "models": {}, "steered": {},
+        "llama_7b": worker("zoo", 0.05, 0.25), "hf_llama_7b": worker("hf", 0.08, 0.06),
+    }  # fmt: skip
+    payload["headlines"] = profile_speed.headlines(payload)
+    assert "llama_7b on meta: flopcount / FlopCounterMode = 0.20x (target <= 1): met" in payload["headlines"]
+    assert "hf_llama_7b on meta: flopcount / FlopCounterMode = 1.33x (target <= 1): not met" in payload["headlines"]
+    text = profile_speed.render(payload)
+    assert "Hugging Face `LlamaForCausalLM(LlamaConfig())`" in text and "Decoder with LLaMA-7B shapes" in text
+    assert text.count("| flopcount `profile(model, tokens)` |") == 2

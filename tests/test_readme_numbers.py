@@ -72,6 +72,14 @@ def test_exact_matches_and_geometric_means_are_quoted(compare: dict):
             assert f"{PEER_NAMES[m.group(1)]} {float(m.group(2)):.1f}x" in speed_row, h
 
 
+def test_hf_llama_speed_is_quoted_from_profile_speed():
+    llama = json.loads((RESULTS / "profile_speed.json").read_text())["hf_llama_7b"]
+    row = _row(_measured_section(), "Hugging Face `LlamaForCausalLM` with the 7B config")
+    ours, theirs = llama["flopcount_s"] * 1e3, llama["flop_counter_s"] * 1e3
+    assert llama["flopcount_matches"]
+    assert f"**{llama['speed_ratio']:.2f}x** ({ours:.0f} ms vs {theirs:.0f} ms), exact" in row
+
+
 def test_llama_speed_and_memory_are_quoted_from_profile_speed():
     llama = json.loads((RESULTS / "profile_speed.json").read_text())["llama_7b"]
     section = _measured_section()
