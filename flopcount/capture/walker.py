@@ -10,7 +10,7 @@ its own record; only aten ops without a formula stay uncounted.
 Nodes arrive while the model is being traced (:meth:`GraphWalker.enqueue`) and are
 stepped lazily, in order, when the tracer needs a concrete value
 (:meth:`GraphWalker.value_of`) or at the end (:meth:`GraphWalker.finish`). A node is a
-:class:`TraceNode`: what an ``TraceNode`` says of one call, without the graph around it
+:class:`TraceNode`: what an ``fx.Node`` says of one call, without the graph around it
 (no graph is built: the walker is its only reader).
 """
 
@@ -60,7 +60,7 @@ MISSING: Any = object()
 
 
 class TraceNode:
-    """One traced call: an ``TraceNode``'s fields, without the graph's bookkeeping.
+    """One traced call: an ``fx.Node``'s fields, without the graph's bookkeeping.
 
     Attributes:
         op: fx's node kind (``placeholder``, ``get_attr``, ``call_function``,
