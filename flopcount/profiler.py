@@ -111,7 +111,7 @@ def _profile(model: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any], co
 def _collector_paused() -> Iterator[None]:
     """Python's cyclic garbage collector off for the call, as it was before afterwards.
 
-    A capture allocates thousands of short-lived objects (graph nodes, proxies, meta
+    A capture allocates thousands of short-lived objects (trace nodes, proxies, meta
     tensors) and almost no garbage cycles: the collector's runs during a call found
     nothing to free and cost 5-10% of a small model's profile, and a full collection of
     a process holding torch (over 100 ms) could land in any call.
