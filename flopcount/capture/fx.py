@@ -128,11 +128,14 @@ def forward_signature(model: nn.Module) -> inspect.Signature:
     """
     forward = model.forward
     function = getattr(forward, "__func__", None)
-    if function is None:
+    try:
+        signature = _SIGNATURES.get(function) if function is not None else None
+    except TypeError:  # a function that takes no weak reference (a builtin): not kept
         return inspect.signature(forward)
-    signature = _SIGNATURES.get(function)
     if signature is None:
-        signature = _SIGNATURES[function] = inspect.signature(forward)
+        signature = inspect.signature(forward)
+        if function is not None:
+            _SIGNATURES[function] = signature
     return signature
 
 

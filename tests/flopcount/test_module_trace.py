@@ -85,3 +85,21 @@ def test_module_state_restores_reordered_and_swapped_attributes() -> None:
     model.b, model.a = a, b  # same keys, same values, swapped between them and reordered
     state.restore()
     assert list(vars(model)) == list(before) and all(vars(model)[k] is v for k, v in before.items())
+
+
+class _NoWeakref:
+    """A callable that takes no weak reference (as some C-implemented functions)."""
+
+    __slots__ = ()
+
+    def __call__(self, module: nn.Module, x: torch.Tensor) -> torch.Tensor:
+        return x * 2
+
+
+def test_forward_signature_of_a_forward_without_weak_references() -> None:
+    import types
+
+    model = nn.Identity()
+    model.forward = types.MethodType(_NoWeakref(), model)  # type: ignore[method-assign]
+    assert list(fx_capture.forward_signature(model).parameters) == ["x"]
+    assert profile(model, torch.ones(2, 3)).total_macs == 0  # profiles (fx binds its inputs by that signature)
