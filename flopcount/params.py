@@ -88,6 +88,9 @@ def _rnn_cell_numel(cell: Any) -> int:
 def has_packed_bias(module: nn.Module) -> bool:
     """Whether a quantized conv or linear module (static or dynamic) has a bias.
 
+    Under the QNNPACK engine a layer built without a bias is packed with a zero bias (its
+    kernel adds it), and this says True: the packed weights hold it.
+
     Example:
         >>> import torch.ao.nn.quantized as nnq
         >>> has_packed_bias(nnq.Linear(4, 3)), has_packed_bias(nnq.Conv2d(2, 2, 1, bias=False))
